@@ -1,0 +1,412 @@
+//! `Config`: everything a connection is set up with. Read only while connecting.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::frame::Version;
+
+/// The debug hook: one line per frame sent or received, passcode redacted.
+pub(crate) type DebugFn = Arc<dyn Fn(&str) + Send + Sync + 'static>;
+/// The event hook, run on the client's dispatch thread.
+pub(crate) type EventFn = Arc<dyn Fn(Event, &str) + Send + Sync + 'static>;
+
+/// Default size of the largest inbound frame: 64 MiB.
+pub(crate) const DEFAULT_MAX_FRAME_SIZE: usize = 64 << 20;
+/// Default per-subscription queue bound, in messages.
+pub(crate) const DEFAULT_QUEUE_MESSAGES: usize = 1_000_000;
+/// Default per-subscription queue bound, in body and header bytes: 256 MiB.
+pub(crate) const DEFAULT_QUEUE_BYTES: usize = 256 << 20;
+
+/// How a client connects: credentials, versions, heart-beats, timeouts, limits, TLS and
+/// hooks.
+///
+/// Built by value (`Config::new().login("guest", "guest").heartbeat(0, 0)`), cloned
+/// cheaply, and only read while connecting: changing it afterwards does not affect an
+/// existing client. Invalid values (a zero timeout, an unknown version) are reported by
+/// `Client::connect` as [`Error::InvalidArgument`].
+///
+/// ```
+/// use std::time::Duration;
+/// let config = stompws::Config::new()
+///     .login("guest", "guest")
+///     .heartbeat(5_000, 5_000)
+///     .receipt_timeout(Duration::from_secs(5));
+/// # let _ = config;
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) login: Option<(String, String)>,
+    pub(crate) host: Option<String>,
+    pub(crate) heartbeat: (u32, u32),
+    pub(crate) versions: String,
+    pub(crate) subprotocols: Option<String>,
+    pub(crate) binary_frames: bool,
+    pub(crate) connect_headers: Vec<(String, String)>,
+    pub(crate) http_headers: Vec<(String, String)>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) receipt_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+    pub(crate) heartbeat_tolerance: f64,
+    pub(crate) max_frame_size: usize,
+    pub(crate) queue_limit: (usize, usize),
+    pub(crate) auto_content_length: bool,
+    pub(crate) tls_ca_file: Option<PathBuf>,
+    pub(crate) tls_client_cert: Option<(PathBuf, PathBuf)>,
+    pub(crate) tls_insecure: bool,
+    pub(crate) reconnect: Option<(Duration, Duration, u32)>,
+    pub(crate) failover_urls: Vec<String>,
+    pub(crate) debug: Option<DebugFn>,
+    pub(crate) on_event: Option<EventFn>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            login: None,
+            host: None,
+            heartbeat: (10_000, 10_000),
+            versions: "1.2,1.1,1.0".to_string(),
+            subprotocols: None,
+            binary_frames: false,
+            connect_headers: Vec::new(),
+            http_headers: Vec::new(),
+            connect_timeout: Duration::from_secs(30),
+            receipt_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+            heartbeat_tolerance: 2.0,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            queue_limit: (DEFAULT_QUEUE_MESSAGES, DEFAULT_QUEUE_BYTES),
+            auto_content_length: true,
+            tls_ca_file: None,
+            tls_client_cert: None,
+            tls_insecure: false,
+            reconnect: None,
+            failover_urls: Vec::new(),
+            debug: None,
+            on_event: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("login", &self.login.as_ref().map(|(l, _)| (l, "***")))
+            .field("host", &self.host)
+            .field("heartbeat", &self.heartbeat)
+            .field("versions", &self.versions)
+            .field("subprotocols", &self.subprotocols)
+            .field("binary_frames", &self.binary_frames)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("receipt_timeout", &self.receipt_timeout)
+            .field("send_timeout", &self.send_timeout)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("queue_limit", &self.queue_limit)
+            .field("tls_insecure", &self.tls_insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The defaults: no login, heart-beats 10000/10000 ms, versions `1.2,1.1,1.0`,
+    /// 30 s timeouts, 64 MiB frames, TLS verified against the system roots.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// Sends `login` and `passcode` on CONNECT. The passcode never appears in debug output.
+    pub fn login(mut self, login: &str, passcode: &str) -> Self {
+        self.login = Some((login.to_string(), passcode.to_string()));
+        self
+    }
+
+    /// Sends the STOMP `host` header (RabbitMQ: the virtual host). Not sent by default.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    /// Heart-beats asked for, in ms: how often we promise to send, and how often we want
+    /// to hear from the broker. 0 disables a direction. Default 10000, 10000.
+    pub fn heartbeat(mut self, outgoing_ms: u32, incoming_ms: u32) -> Self {
+        self.heartbeat = (outgoing_ms, incoming_ms);
+        self
+    }
+
+    /// The `accept-version` list, e.g. `"1.2"` or `"1.1,1.0"`. Default `"1.2,1.1,1.0"`.
+    pub fn versions(mut self, accept_version: &str) -> Self {
+        self.versions = accept_version.to_string();
+        self
+    }
+
+    /// Overrides the `Sec-WebSocket-Protocol` offer (comma separated). Default: derived
+    /// from the versions, `"v12.stomp,v11.stomp,v10.stomp"`. An empty string offers none.
+    pub fn subprotocols(mut self, comma_list: &str) -> Self {
+        self.subprotocols = Some(comma_list.to_string());
+        self
+    }
+
+    /// WebSocket only: send every frame as a binary message. By default a frame goes as
+    /// a text message when it is valid UTF-8 and as binary otherwise.
+    pub fn binary_frames(mut self, always: bool) -> Self {
+        self.binary_frames = always;
+        self
+    }
+
+    /// Adds a header to the CONNECT frame, e.g. `client-id`.
+    pub fn connect_header(mut self, name: &str, value: &str) -> Self {
+        self.connect_headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds a header to the HTTP upgrade request (Authorization, Cookie, Origin).
+    pub fn http_header(mut self, name: &str, value: &str) -> Self {
+        self.http_headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// One deadline for TCP, TLS, the WebSocket upgrade and CONNECTED. Default 30 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a call that asked for a receipt waits for it. Default 30 s.
+    pub fn receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = timeout;
+        self
+    }
+
+    /// How long a send may wait for room in the outgoing buffer. Default 30 s.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Silence longer than `factor` times the negotiated incoming heart-beat interval
+    /// means the connection is lost. Must be at least 1.0. Default 2.0.
+    pub fn heartbeat_tolerance(mut self, factor: f64) -> Self {
+        self.heartbeat_tolerance = factor;
+        self
+    }
+
+    /// The largest inbound frame (and WebSocket message) accepted; a larger one is a
+    /// [`Error::Protocol`] and closes the connection. Default 64 MiB.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Bounds each pull subscription's queue. When either bound is passed the
+    /// subscription is closed: its receiver gets what was queued, then
+    /// [`Error::Disconnected`]. Default 1 000 000 messages, 256 MiB.
+    pub fn queue_limit(mut self, messages: usize, bytes: usize) -> Self {
+        self.queue_limit = (messages, bytes);
+        self
+    }
+
+    /// `true` (default): every SEND carries `content-length`. `false`: only bodies that
+    /// hold a NUL byte get one (ActiveMQ then delivers a TextMessage).
+    pub fn auto_content_length(mut self, always: bool) -> Self {
+        self.auto_content_length = always;
+        self
+    }
+
+    /// Trusts the certificates in this PEM file, in addition to the system's roots.
+    pub fn tls_ca_file(mut self, pem_path: impl AsRef<Path>) -> Self {
+        self.tls_ca_file = Some(pem_path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Presents this client certificate (PEM) with its PKCS#8 PEM key.
+    pub fn tls_client_cert(mut self, cert_pem: impl AsRef<Path>, key_pem: impl AsRef<Path>) -> Self {
+        self.tls_client_cert = Some((cert_pem.as_ref().to_path_buf(), key_pem.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Skips certificate and host name verification. Off by default; for tests only.
+    pub fn tls_insecure(mut self, insecure: bool) -> Self {
+        self.tls_insecure = insecure;
+        self
+    }
+
+    /// Reconnect with back-off from `initial` to `max`, at most `max_attempts` times
+    /// (0 = unlimited). Not built yet: `Client::connect` answers [`Error::Unsupported`]
+    /// when this is set with a non-zero initial delay.
+    pub fn reconnect(mut self, initial: Duration, max: Duration, max_attempts: u32) -> Self {
+        self.reconnect = if initial.is_zero() {
+            None
+        } else {
+            Some((initial, max, max_attempts))
+        };
+        self
+    }
+
+    /// Another broker to try, in order, on connect and reconnect. Not built yet:
+    /// `Client::connect` answers [`Error::Unsupported`] when one is given.
+    pub fn failover_url(mut self, url: &str) -> Self {
+        self.failover_urls.push(url.to_string());
+        self
+    }
+
+    /// One line per frame sent (`>>> SEND ...`) and received (`<<< MESSAGE ...`), headers
+    /// included, body abbreviated, passcode never shown. May run on any of the client's
+    /// threads, so it must be quick and must not call back into the client.
+    pub fn debug(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.debug = Some(Arc::new(f));
+        self
+    }
+
+    /// Life-cycle events. Runs on the client's dispatch thread, never the I/O thread, so
+    /// it may use the client (even wait for receipts), but not disconnect it.
+    pub fn on_event(mut self, f: impl Fn(Event, &str) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    pub(crate) fn clear_debug(&mut self) {
+        self.debug = None;
+    }
+
+    pub(crate) fn clear_on_event(&mut self) {
+        self.on_event = None;
+    }
+
+    /// The versions to offer, best first; checked by [`parse_versions`].
+    pub(crate) fn accepted_versions(&self) -> Result<Vec<Version>> {
+        parse_versions(&self.versions)
+    }
+
+    /// The subprotocols to offer on the upgrade request.
+    pub(crate) fn offered_subprotocols(&self) -> Result<Vec<String>> {
+        match &self.subprotocols {
+            Some(list) => Ok(split_list(list)),
+            None => Ok(self
+                .accepted_versions()?
+                .iter()
+                .map(|v| v.subprotocol().to_string())
+                .collect()),
+        }
+    }
+
+    /// Checks every value that a builder method could not reject on its own.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.accepted_versions()?;
+        check_timeout("connect timeout", self.connect_timeout)?;
+        check_timeout("receipt timeout", self.receipt_timeout)?;
+        check_timeout("send timeout", self.send_timeout)?;
+        check_tolerance(self.heartbeat_tolerance)?;
+        check_max_frame_size(self.max_frame_size)?;
+        check_queue_limit(self.queue_limit.0, self.queue_limit.1)?;
+        for (name, value) in &self.http_headers {
+            check_http_header(name, value)?;
+        }
+        Ok(())
+    }
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses an `accept-version` list such as `"1.2,1.1"`, best version first.
+pub(crate) fn parse_versions(list: &str) -> Result<Vec<Version>> {
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let v = Version::parse(part)
+            .ok_or_else(|| Error::invalid(format!("unknown STOMP version {:?} in {list:?}", part.trim())))?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out.sort_by(|a, b| b.cmp(a));
+    Ok(out)
+}
+
+pub(crate) fn check_timeout(what: &str, d: Duration) -> Result<()> {
+    if d.is_zero() {
+        return Err(Error::invalid(format!("{what} must be greater than 0")));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_tolerance(factor: f64) -> Result<()> {
+    if !factor.is_finite() || factor < 1.0 {
+        return Err(Error::invalid(format!(
+            "heart-beat tolerance must be a finite number >= 1.0, not {factor}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_max_frame_size(bytes: usize) -> Result<()> {
+    if bytes < 64 {
+        return Err(Error::invalid(format!("max frame size {bytes} is below 64 bytes")));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_queue_limit(messages: usize, bytes: usize) -> Result<()> {
+    if messages == 0 || bytes == 0 {
+        return Err(Error::invalid("queue limits must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// HTTP header names are tokens; values may not hold CR, LF or NUL.
+pub(crate) fn check_http_header(name: &str, value: &str) -> Result<()> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(Error::invalid(format!("{name:?} is not a valid HTTP header name")));
+    }
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(Error::invalid(format!("the value of HTTP header {name:?} holds CR, LF or NUL")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_sorted_best_first() {
+        let v = parse_versions("1.0, 1.2,1.1").unwrap();
+        assert_eq!(v, vec![Version::V1_2, Version::V1_1, Version::V1_0]);
+        assert!(parse_versions("1.3").is_err());
+        assert!(parse_versions("").is_err());
+    }
+
+    #[test]
+    fn subprotocols_follow_versions_unless_overridden() {
+        let c = Config::new().versions("1.1,1.0");
+        assert_eq!(c.offered_subprotocols().unwrap(), vec!["v11.stomp", "v10.stomp"]);
+        let c = c.subprotocols("stomp, v12.stomp");
+        assert_eq!(c.offered_subprotocols().unwrap(), vec!["stomp", "v12.stomp"]);
+    }
+
+    #[test]
+    fn validate_rejects_bad_values() {
+        assert!(Config::new().validate().is_ok());
+        assert!(Config::new().connect_timeout(Duration::ZERO).validate().is_err());
+        assert!(Config::new().heartbeat_tolerance(0.5).validate().is_err());
+        assert!(Config::new().heartbeat_tolerance(f64::NAN).validate().is_err());
+        assert!(Config::new().queue_limit(0, 1).validate().is_err());
+        assert!(Config::new().http_header("Bad Name", "x").validate().is_err());
+        assert!(Config::new().http_header("Cookie", "a\r\nb").validate().is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_passcode() {
+        let s = format!("{:?}", Config::new().login("user", "s3cret"));
+        assert!(!s.contains("s3cret"));
+    }
+}
