@@ -16,7 +16,8 @@ fn main() {
 
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let version = env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
-    let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml is readable and valid");
+    let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is readable and valid");
     config.after_includes = Some(format!(
         "\n/** The version of the library this header belongs to; stompws_version() returns the same text. */\n#define STOMPWS_VERSION \"{version}\"\n"
     ));

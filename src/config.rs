@@ -159,13 +159,15 @@ impl Config {
 
     /// Adds a header to the CONNECT frame, e.g. `client-id`.
     pub fn connect_header(mut self, name: &str, value: &str) -> Self {
-        self.connect_headers.push((name.to_string(), value.to_string()));
+        self.connect_headers
+            .push((name.to_string(), value.to_string()));
         self
     }
 
     /// Adds a header to the HTTP upgrade request (Authorization, Cookie, Origin).
     pub fn http_header(mut self, name: &str, value: &str) -> Self {
-        self.http_headers.push((name.to_string(), value.to_string()));
+        self.http_headers
+            .push((name.to_string(), value.to_string()));
         self
     }
 
@@ -223,8 +225,15 @@ impl Config {
     }
 
     /// Presents this client certificate (PEM) with its PKCS#8 PEM key.
-    pub fn tls_client_cert(mut self, cert_pem: impl AsRef<Path>, key_pem: impl AsRef<Path>) -> Self {
-        self.tls_client_cert = Some((cert_pem.as_ref().to_path_buf(), key_pem.as_ref().to_path_buf()));
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl AsRef<Path>,
+        key_pem: impl AsRef<Path>,
+    ) -> Self {
+        self.tls_client_cert = Some((
+            cert_pem.as_ref().to_path_buf(),
+            key_pem.as_ref().to_path_buf(),
+        ));
         self
     }
 
@@ -321,8 +330,12 @@ fn split_list(list: &str) -> Vec<String> {
 pub(crate) fn parse_versions(list: &str) -> Result<Vec<Version>> {
     let mut out = Vec::new();
     for part in list.split(',') {
-        let v = Version::parse(part)
-            .ok_or_else(|| Error::invalid(format!("unknown STOMP version {:?} in {list:?}", part.trim())))?;
+        let v = Version::parse(part).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown STOMP version {:?} in {list:?}",
+                part.trim()
+            ))
+        })?;
         if !out.contains(&v) {
             out.push(v);
         }
@@ -349,7 +362,9 @@ pub(crate) fn check_tolerance(factor: f64) -> Result<()> {
 
 pub(crate) fn check_max_frame_size(bytes: usize) -> Result<()> {
     if bytes < 64 {
-        return Err(Error::invalid(format!("max frame size {bytes} is below 64 bytes")));
+        return Err(Error::invalid(format!(
+            "max frame size {bytes} is below 64 bytes"
+        )));
     }
     Ok(())
 }
@@ -365,10 +380,14 @@ pub(crate) fn check_queue_limit(messages: usize, bytes: usize) -> Result<()> {
 pub(crate) fn check_http_header(name: &str, value: &str) -> Result<()> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token) {
-        return Err(Error::invalid(format!("{name:?} is not a valid HTTP header name")));
+        return Err(Error::invalid(format!(
+            "{name:?} is not a valid HTTP header name"
+        )));
     }
     if value.contains(['\r', '\n', '\0']) {
-        return Err(Error::invalid(format!("the value of HTTP header {name:?} holds CR, LF or NUL")));
+        return Err(Error::invalid(format!(
+            "the value of HTTP header {name:?} holds CR, LF or NUL"
+        )));
     }
     Ok(())
 }
@@ -388,20 +407,38 @@ mod tests {
     #[test]
     fn subprotocols_follow_versions_unless_overridden() {
         let c = Config::new().versions("1.1,1.0");
-        assert_eq!(c.offered_subprotocols().unwrap(), vec!["v11.stomp", "v10.stomp"]);
+        assert_eq!(
+            c.offered_subprotocols().unwrap(),
+            vec!["v11.stomp", "v10.stomp"]
+        );
         let c = c.subprotocols("stomp, v12.stomp");
-        assert_eq!(c.offered_subprotocols().unwrap(), vec!["stomp", "v12.stomp"]);
+        assert_eq!(
+            c.offered_subprotocols().unwrap(),
+            vec!["stomp", "v12.stomp"]
+        );
     }
 
     #[test]
     fn validate_rejects_bad_values() {
         assert!(Config::new().validate().is_ok());
-        assert!(Config::new().connect_timeout(Duration::ZERO).validate().is_err());
+        assert!(Config::new()
+            .connect_timeout(Duration::ZERO)
+            .validate()
+            .is_err());
         assert!(Config::new().heartbeat_tolerance(0.5).validate().is_err());
-        assert!(Config::new().heartbeat_tolerance(f64::NAN).validate().is_err());
+        assert!(Config::new()
+            .heartbeat_tolerance(f64::NAN)
+            .validate()
+            .is_err());
         assert!(Config::new().queue_limit(0, 1).validate().is_err());
-        assert!(Config::new().http_header("Bad Name", "x").validate().is_err());
-        assert!(Config::new().http_header("Cookie", "a\r\nb").validate().is_err());
+        assert!(Config::new()
+            .http_header("Bad Name", "x")
+            .validate()
+            .is_err());
+        assert!(Config::new()
+            .http_header("Cookie", "a\r\nb")
+            .validate()
+            .is_err());
     }
 
     #[test]
