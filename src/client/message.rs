@@ -1,0 +1,121 @@
+//! Received messages and their acknowledgement.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::connection::Shared;
+use crate::error::{Error, Result};
+use crate::frame::{Frame, Version};
+
+use super::AckMode;
+
+/// A MESSAGE frame received on a subscription.
+///
+/// Immutable, `Clone + Send + Sync`; clones share the acknowledgement state, so a message
+/// and all its clones are acked or nacked at most once.
+#[derive(Clone)]
+pub struct Message {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    frame: Frame,
+    shared: Arc<Shared>,
+    ack: AckMode,
+    settled: AtomicBool,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.frame.fmt(f)
+    }
+}
+
+impl Message {
+    pub(crate) fn new(frame: Frame, shared: Arc<Shared>, ack: AckMode) -> Message {
+        Message {
+            inner: Arc::new(Inner {
+                frame,
+                shared,
+                ack,
+                settled: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The frame's command: `"MESSAGE"`.
+    pub fn command(&self) -> &str {
+        self.inner.frame.command()
+    }
+
+    /// The `destination` header.
+    pub fn destination(&self) -> Option<&str> {
+        self.inner.frame.header("destination")
+    }
+
+    /// The first header with this name, unescaped.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.frame.header(name)
+    }
+
+    /// Every header in order, repeats included.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.inner.frame.headers()
+    }
+
+    /// The body, byte-exact (it may hold NUL bytes).
+    pub fn body(&self) -> &[u8] {
+        self.inner.frame.body()
+    }
+
+    /// The whole frame.
+    pub fn frame(&self) -> &Frame {
+        &self.inner.frame
+    }
+
+    /// ACK with the header the session's version needs (1.2: `id` = the message's `ack`
+    /// header; 1.1: `message-id` and `subscription`; 1.0: `message-id`). Extra headers
+    /// (`transaction`, `receipt`) are passed through; a `receipt` makes the call wait.
+    /// A second ack or nack of the same message (or a clone) is
+    /// [`Error::InvalidArgument`] and sends nothing, and so is an ack on an `ack:auto`
+    /// subscription, whose messages need none.
+    pub fn ack(&self, headers: &[(&str, &str)]) -> Result<()> {
+        self.settle("ACK", headers)
+    }
+
+    /// NACK, like [`Message::ack`]. On a STOMP 1.0 session: [`Error::Unsupported`].
+    pub fn nack(&self, headers: &[(&str, &str)]) -> Result<()> {
+        self.settle("NACK", headers)
+    }
+
+    fn settle(&self, command: &str, headers: &[(&str, &str)]) -> Result<()> {
+        let inner = &*self.inner;
+        let shared = &inner.shared;
+        let version = shared.info.version;
+        if command == "NACK" && version == Version::V1_0 {
+            return Err(Error::Unsupported("NACK does not exist in STOMP 1.0".into()));
+        }
+        if inner.ack == AckMode::Auto {
+            return Err(Error::invalid("messages of an ack:auto subscription need no ack or nack"));
+        }
+        let frame = &inner.frame;
+        let missing = |h: &str| Error::protocol(format!("the MESSAGE has no {h} header to {command} it by"));
+        let own: Vec<(&str, &str)> = match version {
+            Version::V1_2 => vec![("id", frame.header("ack").ok_or_else(|| missing("ack"))?)],
+            Version::V1_1 => vec![
+                ("message-id", frame.header("message-id").ok_or_else(|| missing("message-id"))?),
+                ("subscription", frame.header("subscription").ok_or_else(|| missing("subscription"))?),
+            ],
+            Version::V1_0 => vec![("message-id", frame.header("message-id").ok_or_else(|| missing("message-id"))?)],
+        };
+        let reserved: Vec<&str> = own.iter().map(|(n, _)| *n).collect();
+        shared.check_headers(command, headers, &reserved)?;
+        if !shared.is_connected() {
+            return Err(Error::Disconnected);
+        }
+        if inner.settled.swap(true, Ordering::AcqRel) {
+            return Err(Error::invalid("this message was already acked or nacked"));
+        }
+        shared.request(command, &own, headers, b"", false)
+    }
+}

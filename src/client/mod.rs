@@ -1,0 +1,305 @@
+//! The blocking client API: [`Client`], [`Subscription`], [`Message`], [`Transaction`].
+
+mod message;
+mod subscription;
+mod transaction;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::connection::{CallbackSlot, QueueStats, Shared, SubEntry, Target};
+use crate::error::{Error, Result};
+use crate::transport::{parse_url, RawIo};
+
+pub use message::Message;
+pub use subscription::{AckMode, Subscription, SubscriptionIter};
+pub use transaction::Transaction;
+
+/// How long dropping the last `Client` handle waits for the DISCONNECT receipt.
+const DROP_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A connection to a STOMP broker.
+///
+/// `Client` is `Send + Sync` and cheap to clone: every clone is a handle to the same
+/// connection, and the connection closes when [`Client::disconnect`] is called or when the
+/// last handle is dropped (then with a DISCONNECT that waits at most one second for its
+/// receipt). Subscriptions, messages and transactions may outlive the client; afterwards
+/// they answer [`Error::Disconnected`].
+///
+/// ```no_run
+/// use stompws::{AckMode, Client, Config};
+/// # fn main() -> stompws::Result<()> {
+/// let config = Config::new().login("guest", "guest");
+/// let client = Client::connect("ws://127.0.0.1:15674/ws", &config)?;
+/// let sub = client.subscribe("/queue/test", AckMode::Client, &[])?;
+/// client.send("/queue/test", &[("priority", "9")], b"Hello, STOMP")?;
+/// let msg = sub.recv_timeout(std::time::Duration::from_secs(5))?;
+/// msg.ack(&[])?;
+/// client.disconnect()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.shared.disconnect(DROP_DISCONNECT_TIMEOUT);
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("version", &self.version())
+            .field("server", &self.server())
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects to `url` and waits for CONNECTED.
+    ///
+    /// `url` is `ws://host[:port]/path`, `wss://...`, `tcp://host[:port]` (plain STOMP,
+    /// default port 61613) or `ssl://host[:port]` (STOMP over TLS, default 61614). The
+    /// whole of it (TCP, TLS, the WebSocket upgrade, CONNECTED) is bounded by the
+    /// connect timeout. An ERROR answer gives [`Error::ServerError`] with the broker's
+    /// message.
+    pub fn connect(url: &str, config: &Config) -> Result<Client> {
+        check_config(config)?;
+        let endpoint = parse_url(url)?;
+        Ok(Client::wrap(Shared::connect(&endpoint, None, config)?))
+    }
+
+    /// Runs STOMP over a stream the caller already opened (a Unix socket, a proxy tunnel,
+    /// one end of `UnixStream::pair()`): the counterpart of stomp.js's `Stomp.over(ws)`.
+    /// For a `ws`/`wss` URL the WebSocket upgrade (and for `wss`/`ssl` TLS) is done on
+    /// that stream; for `tcp` STOMP is spoken on it directly. The URL's host and path
+    /// are used for the `Host` header, TLS name checks and the request line. The stream
+    /// is switched to non-blocking mode.
+    pub fn over<S>(stream: S, url: &str, config: &Config) -> Result<Client>
+    where
+        S: std::io::Read + std::io::Write + std::os::fd::AsFd + Send + 'static,
+    {
+        check_config(config)?;
+        let endpoint = parse_url(url)?;
+        let io: Box<dyn RawIo> = Box::new(stream);
+        Ok(Client::wrap(Shared::connect(&endpoint, Some(io), config)?))
+    }
+
+    fn wrap(shared: Arc<Shared>) -> Client {
+        Client {
+            inner: Arc::new(Inner { shared }),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// The negotiated STOMP version: `"1.0"`, `"1.1"` or `"1.2"`.
+    pub fn version(&self) -> &str {
+        self.shared().info.version.as_str()
+    }
+
+    /// The CONNECTED frame's `server` header, if the broker sent one.
+    pub fn server(&self) -> Option<&str> {
+        self.shared().info.server.as_deref()
+    }
+
+    /// The CONNECTED frame's `session` header, if the broker sent one.
+    pub fn session(&self) -> Option<&str> {
+        self.shared().info.session.as_deref()
+    }
+
+    /// The WebSocket subprotocol the server chose, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.shared().info.subprotocol.as_deref()
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_connected(&self) -> bool {
+        self.shared().is_connected()
+    }
+
+    /// Why the connection closed (the ERROR text, a heart-beat timeout, an I/O error...);
+    /// `None` while connected.
+    pub fn close_reason(&self) -> Option<String> {
+        self.shared().close_reason()
+    }
+
+    /// SEND. `Ok` means the frame is queued for the socket, not that the broker has it:
+    /// put a `receipt` header among `headers` (the call then waits for the RECEIPT) or
+    /// use [`Client::send_with_receipt`]. To confirm a batch, send it and then one frame
+    /// with a receipt: brokers process a connection's frames in order.
+    ///
+    /// `destination` and `content-length` are set by the library; passing either among
+    /// `headers` is [`Error::InvalidArgument`]. Waits at most the send timeout for room
+    /// in the outgoing buffer.
+    pub fn send(&self, destination: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<()> {
+        self.send_inner(destination, headers, body, false)
+    }
+
+    /// SEND with a generated `receipt` header; returns once the broker's RECEIPT came
+    /// ([`Error::Timeout`] after the receipt timeout, [`Error::ServerError`] if an ERROR
+    /// names it).
+    pub fn send_with_receipt(&self, destination: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<()> {
+        self.send_inner(destination, headers, body, true)
+    }
+
+    fn send_inner(&self, destination: &str, headers: &[(&str, &str)], body: &[u8], receipt: bool) -> Result<()> {
+        let shared = self.shared();
+        check_destination(destination)?;
+        shared.check_headers("SEND", headers, &["destination", "content-length"])?;
+        shared.check_headers("SEND", &[("destination", destination)], &[])?;
+        shared.request("SEND", &[("destination", destination)], headers, body, receipt)
+    }
+
+    /// Subscribes with a pull queue: messages wait until [`Subscription::recv_timeout`],
+    /// [`Subscription::try_recv`] or iteration takes them.
+    ///
+    /// The id is generated unless `headers` carry an `id`. Other headers (`selector`,
+    /// `prefetch-count`, `activemq.prefetchSize`, ...) are passed through; `destination`
+    /// and `ack` are the library's. The queue is bounded by `Config::queue_limit`: when a
+    /// bound is passed the subscription is closed (UNSUBSCRIBE), an
+    /// [`Event::SubscriptionClosed`](crate::Event::SubscriptionClosed) is reported, and
+    /// the receiver gets what was queued, then [`Error::Disconnected`]. Use client acks
+    /// with the broker's prefetch header to bound what a broker sends ahead.
+    pub fn subscribe(&self, destination: &str, ack: AckMode, headers: &[(&str, &str)]) -> Result<Subscription> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.subscribe_inner(destination, ack, headers, Target::Pull(tx), Some(rx))
+    }
+
+    /// Subscribes with a callback, run on the client's dispatch thread one message at a
+    /// time in arrival order (never on the I/O thread, so it may send, ack, subscribe and
+    /// even wait for receipts). It may not disconnect this client: that returns
+    /// [`Error::InvalidArgument`] there.
+    ///
+    /// After [`Subscription::unsubscribe`] or dropping the subscription returns, the
+    /// callback is never called again (they wait for a running call to finish, except
+    /// when called from inside the callback itself).
+    ///
+    /// A callback that captures a `Client` clone keeps the connection alive until
+    /// [`Client::disconnect`] is called: dropping the other handles is then not enough.
+    pub fn subscribe_callback<F>(
+        &self,
+        destination: &str,
+        ack: AckMode,
+        headers: &[(&str, &str)],
+        mut callback: F,
+    ) -> Result<Subscription>
+    where
+        F: FnMut(&Message) + Send + 'static,
+    {
+        let weak = Arc::downgrade(self.shared());
+        let slot = CallbackSlot::new(Box::new(move |frame| {
+            if let Some(shared) = weak.upgrade() {
+                let msg = Message::new(frame, shared, ack);
+                callback(&msg);
+            }
+        }));
+        self.subscribe_inner(destination, ack, headers, Target::Callback(slot), None)
+    }
+
+    fn subscribe_inner(
+        &self,
+        destination: &str,
+        ack: AckMode,
+        headers: &[(&str, &str)],
+        target: Target,
+        rx: Option<crossbeam_channel::Receiver<crate::frame::Frame>>,
+    ) -> Result<Subscription> {
+        let shared = self.shared();
+        check_destination(destination)?;
+        shared.check_headers("SUBSCRIBE", headers, &["destination", "ack"])?;
+        shared.check_headers("SUBSCRIBE", &[("destination", destination)], &[])?;
+        let (id, rest): (String, Vec<(&str, &str)>) = match headers.iter().find(|(n, _)| *n == "id") {
+            Some(&(_, id)) => (id.to_string(), headers.iter().filter(|(n, _)| *n != "id").copied().collect()),
+            None => (shared.next_id("sub"), headers.to_vec()),
+        };
+        if id.is_empty() {
+            return Err(Error::invalid("a subscription id may not be empty"));
+        }
+        let stats = Arc::new(QueueStats::default());
+        let entry = SubEntry {
+            destination: destination.to_string(),
+            ack: ack.header_value(),
+            headers: rest.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            target,
+            stats: Arc::clone(&stats),
+        };
+        shared.subscribe(&id, entry, &rest)?;
+        Ok(Subscription::new(Arc::clone(shared), id, ack, rx, stats))
+    }
+
+    /// BEGIN with a generated transaction id.
+    pub fn begin(&self) -> Result<Transaction> {
+        let id = self.shared().next_id("tx");
+        self.begin_with_id(&id)
+    }
+
+    /// BEGIN with the caller's transaction id. Frames join the transaction through a
+    /// `transaction` header carrying [`Transaction::id`].
+    pub fn begin_with_id(&self, id: &str) -> Result<Transaction> {
+        let shared = self.shared();
+        if id.is_empty() {
+            return Err(Error::invalid("a transaction id may not be empty"));
+        }
+        shared.check_headers("BEGIN", &[("transaction", id)], &[])?;
+        shared.request("BEGIN", &[("transaction", id)], &[], b"", false)?;
+        Ok(Transaction::new(Arc::clone(shared), id.to_string()))
+    }
+
+    /// DISCONNECT with a receipt, wait for it (at most the receipt timeout), then close
+    /// the connection for every clone and stop the client's threads.
+    ///
+    /// `Ok` when the receipt came, when the broker closed the connection cleanly instead
+    /// (RabbitMQ over WebSocket never sends this receipt), or when the connection was
+    /// already closed; calling it again returns `Ok`. [`Error::Timeout`] if neither
+    /// happened in time (the connection is closed anyway). From inside a callback of this
+    /// client: [`Error::InvalidArgument`].
+    pub fn disconnect(&self) -> Result<()> {
+        self.disconnect_timeout(self.shared().settings.receipt_timeout)
+    }
+
+    /// [`Client::disconnect`] with its own bound on the wait for the receipt
+    /// (`Duration::ZERO`: do not wait, close at once).
+    pub fn disconnect_timeout(&self, timeout: Duration) -> Result<()> {
+        if self.shared().on_dispatch_thread() {
+            return Err(Error::invalid(
+                "disconnect was called from inside a callback of the same client",
+            ));
+        }
+        self.shared().disconnect(timeout)
+    }
+
+    /// True when called from inside one of this client's callbacks.
+    pub(crate) fn in_callback(&self) -> bool {
+        self.shared().on_dispatch_thread()
+    }
+}
+
+fn check_config(config: &Config) -> Result<()> {
+    config.validate()?;
+    if config.reconnect.is_some() {
+        return Err(Error::Unsupported("reconnect is not built yet".into()));
+    }
+    if !config.failover_urls.is_empty() {
+        return Err(Error::Unsupported("failover is not built yet".into()));
+    }
+    Ok(())
+}
+
+fn check_destination(destination: &str) -> Result<()> {
+    if destination.is_empty() {
+        return Err(Error::invalid("the destination may not be empty"));
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Subscriptions: pull queues and push callbacks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use crate::connection::{QueueStats, Shared};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+
+use super::Message;
+
+/// How the broker expects messages of a subscription to be acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AckMode {
+    /// `ack:auto`: delivered means acknowledged; no ACK frames are sent.
+    Auto,
+    /// `ack:client`: an ACK acknowledges this message and every earlier one of the
+    /// subscription (cumulative).
+    Client,
+    /// `ack:client-individual`: each message is acknowledged on its own.
+    ClientIndividual,
+}
+
+impl AckMode {
+    /// The value of the SUBSCRIBE `ack` header.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            AckMode::Auto => "auto",
+            AckMode::Client => "client",
+            AckMode::ClientIndividual => "client-individual",
+        }
+    }
+}
+
+/// An active subscription. Dropping it unsubscribes.
+///
+/// `Send + Sync`: several threads may receive on one subscription at once, each message
+/// going to one of them. Iterating (`for msg in &sub`) blocks for each message and ends
+/// when the subscription or the connection is closed.
+#[must_use = "dropping a Subscription unsubscribes at once"]
+pub struct Subscription {
+    shared: Arc<Shared>,
+    id: String,
+    ack: AckMode,
+    rx: Option<Receiver<Frame>>,
+    stats: Arc<QueueStats>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("push", &self.rx.is_none())
+            .finish()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        id: String,
+        ack: AckMode,
+        rx: Option<Receiver<Frame>>,
+        stats: Arc<QueueStats>,
+    ) -> Self {
+        Subscription { shared, id, ack, rx, stats }
+    }
+
+    /// The subscription id (the SUBSCRIBE `id` header).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn receiver(&self) -> Result<&Receiver<Frame>> {
+        self.rx
+            .as_ref()
+            .ok_or_else(|| Error::invalid("a callback subscription has no queue to receive from"))
+    }
+
+    fn wrap(&self, frame: Frame) -> Message {
+        self.stats.taken(&frame);
+        Message::new(frame, Arc::clone(&self.shared), self.ack)
+    }
+
+    /// Waits up to `timeout` for the next message. [`Error::Timeout`] if none came;
+    /// [`Error::Disconnected`] once the subscription or connection is closed and nothing
+    /// is queued; [`Error::InvalidArgument`] on a callback subscription.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
+        match self.receiver()?.recv_timeout(timeout) {
+            Ok(f) => Ok(self.wrap(f)),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Disconnected),
+        }
+    }
+
+    /// The next message if one is queued: `Err(Error::Timeout)` when the queue is empty,
+    /// `Err(Error::Disconnected)` once it is closed and empty.
+    pub fn try_recv(&self) -> Result<Message> {
+        match self.receiver()?.try_recv() {
+            Ok(f) => Ok(self.wrap(f)),
+            Err(TryRecvError::Empty) => Err(Error::Timeout),
+            Err(TryRecvError::Disconnected) => Err(Error::Disconnected),
+        }
+    }
+
+    /// Blocks for the next message; `None` once closed and drained.
+    fn recv(&self) -> Option<Message> {
+        self.rx.as_ref()?.recv().ok().map(|f| self.wrap(f))
+    }
+
+    /// UNSUBSCRIBE, with extra headers (a `receipt` makes the call wait for it). Messages
+    /// already queued can still be received. A second call is
+    /// [`Error::InvalidArgument`]; after the connection closed, [`Error::Disconnected`].
+    pub fn unsubscribe(&self, headers: &[(&str, &str)]) -> Result<()> {
+        self.shared.check_headers("UNSUBSCRIBE", headers, &["id"])?;
+        if !self.shared.is_connected() {
+            return Err(Error::Disconnected);
+        }
+        match self.shared.unsubscribe(&self.id, headers)? {
+            true => Ok(()),
+            false => Err(Error::invalid(format!("subscription {} is not active", self.id))),
+        }
+    }
+
+    /// Whether the subscription is still active.
+    pub fn is_active(&self) -> bool {
+        self.shared.is_subscribed(&self.id)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if self.shared.is_connected() {
+            let _ = self.shared.unsubscribe(&self.id, &[]);
+        }
+    }
+}
+
+/// Blocking iterator over a pull subscription's messages; see [`Subscription`].
+pub struct SubscriptionIter<'a> {
+    sub: &'a Subscription,
+}
+
+impl Iterator for SubscriptionIter<'_> {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.sub.recv()
+    }
+}
+
+impl<'a> IntoIterator for &'a Subscription {
+    type Item = Message;
+    type IntoIter = SubscriptionIter<'a>;
+
+    fn into_iter(self) -> SubscriptionIter<'a> {
+        SubscriptionIter { sub: self }
+    }
+}
