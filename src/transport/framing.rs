@@ -21,6 +21,14 @@ impl Framing {
         Framing::Ws(WsFraming::new(config.binary_frames, config.max_frame_size))
     }
 
+    /// A framing for the writing side with the same settings (see [`WsFraming::writer`]).
+    pub(crate) fn writer(&self) -> Framing {
+        match self {
+            Framing::Raw => Framing::Raw,
+            Framing::Ws(ws) => Framing::Ws(ws.writer()),
+        }
+    }
+
     /// True for raw framing, where the caller may encode STOMP straight into the output
     /// buffer instead of going through [`Framing::write_frame`].
     pub(crate) fn is_raw(&self) -> bool {

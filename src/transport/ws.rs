@@ -94,6 +94,12 @@ impl WsFraming {
         WsFraming::with_rng(binary_frames, max_message, MaskRng::new())
     }
 
+    /// A second framing with the same settings and its own mask generator, for the
+    /// writing side: callers encode outbound frames while the I/O thread decodes.
+    pub(crate) fn writer(&self) -> WsFraming {
+        WsFraming::new(self.binary_frames, self.max_message as usize)
+    }
+
     /// The same with a given key generator (tests use a fixed seed).
     pub(crate) fn with_rng(binary_frames: bool, max_message: usize, rng: MaskRng) -> WsFraming {
         WsFraming {
