@@ -26,4 +26,5 @@ pub mod frame;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use event::Event;
+pub use frame::Frame;
 pub use frame::Version;
