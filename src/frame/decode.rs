@@ -1,5 +1,6 @@
 //! Bytes to frames: the incremental `Decoder`.
 
+use super::scan::find_nul_or;
 use super::{escapes_headers, Frame, Version};
 use crate::{Error, Result};
 
@@ -215,7 +216,7 @@ impl Decoder {
                 }
                 State::BodyToNul => {
                     let bytes = *input;
-                    let nul = bytes.iter().position(|&b| b == 0);
+                    let nul = find_nul_or(0, bytes);
                     let take = nul.unwrap_or(bytes.len());
                     let size = self.head_bytes + self.body.len() + take;
                     if size > self.limits.max_frame_size {
@@ -244,7 +245,7 @@ impl Decoder {
     /// Scans `bytes` for the end of the current line. On `None` all of `bytes` has been
     /// added to the partial line.
     fn find_line_end(&mut self, bytes: &[u8]) -> Result<Option<usize>> {
-        let end = bytes.iter().position(|&b| b == b'\n' || b == 0);
+        let end = find_nul_or(b'\n', bytes);
         // Limits first, then the NUL: the checks then fail the same way however the
         // input is split, since a partial line sees only a prefix.
         let len = end.unwrap_or(bytes.len());
@@ -337,7 +338,9 @@ impl Decoder {
                 self.command()
             ))
         })?;
-        let Some((name, value)) = line.split_once(':') else {
+        // Short lines: a plain loop beats the setup of a memchr-style search here.
+        let colon = line.bytes().position(|b| b == b':');
+        let Some((name, value)) = colon.map(|i| (&line[..i], &line[i + 1..])) else {
             return Err(Error::protocol(format!(
                 "the header line {line:?} of the {} frame has no ':'",
                 self.command()
@@ -374,7 +377,7 @@ impl Decoder {
         }
         let crlf = self.version == Some(Version::V1_2);
         let mut rest = piece;
-        while let Some(i) = rest.find('\\') {
+        while let Some(i) = rest.bytes().position(|b| b == b'\\') {
             self.text.push_str(&rest[..i]);
             let c = match rest.as_bytes().get(i + 1) {
                 Some(b'\\') => '\\',

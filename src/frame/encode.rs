@@ -23,7 +23,7 @@ impl Escaping {
     }
 
     /// The escape for `b`, or `None` when `b` goes out as it is.
-    fn escape(self, b: u8) -> Option<&'static [u8; 2]> {
+    const fn escape(self, b: u8) -> Option<&'static [u8; 2]> {
         match (self, b) {
             (Escaping::Off, _) => None,
             (_, b'\\') => Some(b"\\\\"),
@@ -31,6 +31,27 @@ impl Escaping {
             (_, b':') => Some(b"\\c"),
             (Escaping::V1_2, b'\r') => Some(b"\\r"),
             _ => None,
+        }
+    }
+
+    /// Which bytes `escape` changes, as a table: one load per byte on the hot path.
+    fn table(self) -> &'static [bool; 256] {
+        const fn table(escaping: Escaping) -> [bool; 256] {
+            let mut t = [false; 256];
+            let mut b = 0;
+            while b < 256 {
+                t[b] = escaping.escape(b as u8).is_some();
+                b += 1;
+            }
+            t
+        }
+        static OFF: [bool; 256] = table(Escaping::Off);
+        static V1_1: [bool; 256] = table(Escaping::V1_1);
+        static V1_2: [bool; 256] = table(Escaping::V1_2);
+        match self {
+            Escaping::Off => &OFF,
+            Escaping::V1_1 => &V1_1,
+            Escaping::V1_2 => &V1_2,
         }
     }
 }
@@ -118,8 +139,13 @@ impl<'a> FrameWriter<'a> {
     }
 
     fn write_escaped(&mut self, mut s: &[u8]) {
+        if self.escaping == Escaping::Off {
+            self.out.extend_from_slice(s);
+            return;
+        }
+        let table = self.escaping.table();
         // Copy runs that need no escape in one go; most headers are a single run.
-        while let Some(i) = s.iter().position(|&b| self.escaping.escape(b).is_some()) {
+        while let Some(i) = s.iter().position(|&b| table[usize::from(b)]) {
             self.out.extend_from_slice(&s[..i]);
             if let Some(escape) = self.escaping.escape(s[i]) {
                 self.out.extend_from_slice(escape);
@@ -152,10 +178,12 @@ impl Frame {
         // framing: usually enough that the whole frame is one reservation.
         out.reserve(self.text.len() + self.header_count * 2 + self.body().len() + 40);
         let mut w = FrameWriter::new(out, self.command(), version);
+        let mut has_content_length = false;
         for (name, value) in self.headers() {
+            has_content_length |= name == "content-length";
             w.header(name, value);
         }
-        if content_length && self.header("content-length").is_none() {
+        if content_length && !has_content_length {
             w.content_length(self.body().len());
         }
         w.finish(self.body());

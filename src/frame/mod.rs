@@ -36,6 +36,7 @@
 
 mod decode;
 mod encode;
+mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -276,8 +277,15 @@ impl Frame {
 
     /// All headers in frame order, repeats included.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let mut pieces = self.text[self.command_len + 1..].split_terminator('\0');
-        std::iter::from_fn(move || Some((pieces.next()?, pieces.next()?)))
+        let mut rest = &self.text[self.command_len + 1..];
+        // Pieces are short, so a byte loop beats `split` and its memchr setup.
+        let mut next_piece = move || {
+            let end = rest.bytes().position(|b| b == 0)?;
+            let piece = &rest[..end];
+            rest = &rest[end + 1..];
+            Some(piece)
+        };
+        std::iter::from_fn(move || Some((next_piece()?, next_piece()?)))
     }
 
     /// The number of headers, repeats included.
