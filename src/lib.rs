@@ -31,4 +31,5 @@ mod transport;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use event::Event;
+pub use frame::Frame;
 pub use frame::Version;
