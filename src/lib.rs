@@ -18,18 +18,17 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod client;
 mod config;
+mod connection;
 mod error;
 mod event;
+pub mod ffi;
 pub mod frame;
-// Crate-internal; the connection thread that uses it is being written on another branch.
-// Until it lands nothing calls into the module, so dead-code and unused-import warnings
-// would only be noise; remove this allow when the connection module uses it.
-#[allow(dead_code, unused_imports)]
 mod transport;
 
+pub use client::{AckMode, Client, Message, Subscription, SubscriptionIter, Transaction};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use event::Event;
-pub use frame::Frame;
-pub use frame::Version;
+pub use frame::{Frame, Version};

@@ -65,7 +65,13 @@ impl Subscription {
         rx: Option<Receiver<Frame>>,
         stats: Arc<QueueStats>,
     ) -> Self {
-        Subscription { shared, id, ack, rx, stats }
+        Subscription {
+            shared,
+            id,
+            ack,
+            rx,
+            stats,
+        }
     }
 
     /// The subscription id (the SUBSCRIBE `id` header).
@@ -120,7 +126,10 @@ impl Subscription {
         }
         match self.shared.unsubscribe(&self.id, headers)? {
             true => Ok(()),
-            false => Err(Error::invalid(format!("subscription {} is not active", self.id))),
+            false => Err(Error::invalid(format!(
+                "subscription {} is not active",
+                self.id
+            ))),
         }
     }
 

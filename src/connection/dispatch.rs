@@ -63,7 +63,11 @@ impl CallbackSlot {
             Some(f) => catch_unwind(AssertUnwindSafe(|| f(frame))).is_ok(),
             None => true,
         };
-        let f = if self.removed.load(Ordering::Acquire) { g.take() } else { None };
+        let f = if self.removed.load(Ordering::Acquire) {
+            g.take()
+        } else {
+            None
+        };
         drop(g);
         drop(f);
         ok
@@ -79,12 +83,14 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                 if !slot.call(frame) {
                     shared.abort("a message callback panicked");
                 }
+                run_deferred();
             }
             Job::Event(event, detail) => {
                 if let Some(f) = &shared.settings.on_event {
                     if catch_unwind(AssertUnwindSafe(|| f(event, &detail))).is_err() {
                         shared.abort("the event callback panicked");
                     }
+                    run_deferred();
                 }
             }
             Job::Stop => {
@@ -100,6 +106,29 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                     break;
                 }
             }
+        }
+    }
+}
+
+thread_local! {
+    /// Work a callback asked to run after it returns (freeing the client from inside a
+    /// callback, in the C API).
+    static DEFERRED: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this dispatch thread once the current callback has returned.
+pub(crate) fn defer(f: Box<dyn FnOnce()>) {
+    DEFERRED.with(|d| d.borrow_mut().push(f));
+}
+
+fn run_deferred() {
+    loop {
+        let next = DEFERRED.with(|d| d.borrow_mut().pop());
+        match next {
+            Some(f) => {
+                let _ = catch_unwind(AssertUnwindSafe(f));
+            }
+            None => break,
         }
     }
 }

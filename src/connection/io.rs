@@ -110,27 +110,26 @@ impl<'a> Io<'a> {
                 return self.flush_and_close();
             }
             let now = Instant::now();
-            let hb = &mut self.parts.heartbeat;
+            let hb = &self.parts.heartbeat;
             if !unwritten && hb.send_due().is_some_and(|due| now >= due) {
                 self.parts.reader.write_heartbeat(&mut self.wbuf);
                 continue;
             }
-            if let Some(deadline) = hb.deadline() {
-                if now >= deadline {
-                    let ms = hb.incoming.map_or(0, |d| d.as_millis());
-                    return End::Lost(format!(
-                        "heart-beat timeout: nothing from the broker for {} ms",
-                        (now - (deadline - hb.incoming.unwrap_or_default())).as_millis().max(ms)
-                    ));
-                }
+            if hb.deadline().is_some_and(|deadline| now >= deadline) {
+                return End::Lost(format!(
+                    "heart-beat timeout: nothing from the broker for {} ms (interval {} ms)",
+                    hb.silent_for(now).as_millis(),
+                    hb.incoming.unwrap_or_default().as_millis()
+                ));
             }
+            let next_beat = hb.next_wakeup();
             if !unwritten && !self.outbox_empty_then_sleep() {
                 continue; // a caller queued more meanwhile
             }
             let timeout = if more_to_read {
                 Some(Duration::ZERO)
             } else {
-                hb.next_wakeup().map(|t| t.saturating_duration_since(now))
+                next_beat.map(|t| t.saturating_duration_since(now))
             };
             let (readable, wake) = match poll(&self.parts.stream, self.shared, unwritten, timeout) {
                 Ok(r) => r,
@@ -189,7 +188,12 @@ impl<'a> Io<'a> {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(End::Lost(format!("write to {} failed: {e}", self.parts.stream.peer()))),
+                Err(e) => {
+                    return Err(End::Lost(format!(
+                        "write to {} failed: {e}",
+                        self.parts.stream.peer()
+                    )))
+                }
             }
         }
         if self.wpos == self.wbuf.len() {
@@ -201,7 +205,10 @@ impl<'a> Io<'a> {
             self.wpos = 0;
             if let Err(e) = self.parts.stream.flush() {
                 if e.kind() != ErrorKind::WouldBlock {
-                    return Err(End::Lost(format!("flush to {} failed: {e}", self.parts.stream.peer())));
+                    return Err(End::Lost(format!(
+                        "flush to {} failed: {e}",
+                        self.parts.stream.peer()
+                    )));
                 }
             }
         }
@@ -218,7 +225,10 @@ impl<'a> Io<'a> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(End::Lost(format!("read from {} failed: {e}", self.parts.stream.peer())))
+                    return Err(End::Lost(format!(
+                        "read from {} failed: {e}",
+                        self.parts.stream.peer()
+                    )))
                 }
             };
             self.parts.heartbeat.read(Instant::now());
@@ -260,7 +270,10 @@ impl<'a> Io<'a> {
                     let _ = self.write();
                     let code = c.code.map(|c| format!(" {c}")).unwrap_or_default();
                     let sep = if c.reason.is_empty() { "" } else { " " };
-                    Err(End::PeerClosed(format!(" (WebSocket close{code}{sep}{})", c.reason)))
+                    Err(End::PeerClosed(format!(
+                        " (WebSocket close{code}{sep}{})",
+                        c.reason
+                    )))
                 }
                 None => Ok(()),
             },
@@ -271,7 +284,12 @@ impl<'a> Io<'a> {
 
     /// STOMP bytes that need no deframing (left over from the handshake).
     fn stomp_bytes(&mut self, mut data: &[u8]) -> Result<(), End> {
-        while let Some(d) = self.parts.decoder.decode(&mut data).map_err(|e| End::Protocol(e.to_string()))? {
+        while let Some(d) = self
+            .parts
+            .decoder
+            .decode(&mut data)
+            .map_err(|e| End::Protocol(e.to_string()))?
+        {
             if let Decoded::Frame(f) = d {
                 deliver(self.shared, f)?;
             }
@@ -357,9 +375,11 @@ fn deliver_message(shared: &Shared, frame: Frame) {
             let _ = tx.send(frame);
         }
         Target::Callback(slot) => {
-            let _ = shared
-                .dispatch_tx
-                .send(dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame));
+            let _ = shared.dispatch_tx.send(dispatch::Job::Message(
+                Arc::clone(slot),
+                Arc::clone(&entry.stats),
+                frame,
+            ));
         }
     }
     let (max_messages, max_bytes) = shared.settings.queue_limit;
@@ -372,9 +392,13 @@ fn deliver_message(shared: &Shared, frame: Frame) {
                 slot.close();
             }
             drop(entry);
-            let _ = shared.enqueue(|w| {
-                w.header("id", &id);
-            }, "UNSUBSCRIBE", b"");
+            let _ = shared.enqueue(
+                |w| {
+                    w.header("id", &id);
+                },
+                "UNSUBSCRIBE",
+                b"",
+            );
             shared.event(
                 super::Event::SubscriptionClosed,
                 &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
@@ -425,5 +449,8 @@ fn poll(
         }
     }
     let hangup = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
-    Ok((fds[0].revents & hangup != 0, fds[1].revents & libc::POLLIN != 0))
+    Ok((
+        fds[0].revents & hangup != 0,
+        fds[1].revents & libc::POLLIN != 0,
+    ))
 }

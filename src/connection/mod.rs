@@ -32,7 +32,7 @@ use crate::event::Event;
 use crate::frame::{check_header, Frame, FrameWriter, Version};
 use crate::transport::{self, Endpoint, Framing, RawIo};
 
-pub(crate) use dispatch::CallbackSlot;
+pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
 
 /// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
 /// enough to keep memory flat, large enough that a publisher on one core fills a whole
@@ -107,6 +107,8 @@ pub(crate) enum Target {
 pub(crate) struct SubEntry {
     pub(crate) destination: String,
     pub(crate) ack: &'static str,
+    /// Kept for the resubscription after a reconnect (a later release).
+    #[allow(dead_code)]
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) target: Target,
     pub(crate) stats: Arc<QueueStats>,
@@ -221,7 +223,10 @@ impl Shared {
                 return Err(e);
             }
         }
-        shared.event(Event::Connected, shared.info.server.as_deref().unwrap_or(""));
+        shared.event(
+            Event::Connected,
+            shared.info.server.as_deref().unwrap_or(""),
+        );
         Ok(shared)
     }
 
@@ -280,22 +285,28 @@ impl Shared {
         };
         let waiter = match &receipt {
             Receipt::None => None,
-            Receipt::Caller(id) | Receipt::Library(id) => Some((id.clone(), self.expect_receipt(id)?)),
+            Receipt::Caller(id) | Receipt::Library(id) => {
+                Some((id.clone(), self.expect_receipt(id)?))
+            }
         };
         let library_receipt = match &receipt {
             Receipt::Library(id) => Some(("receipt", id.as_str())),
             _ => None,
         };
-        let content_length = command == "SEND"
-            && (self.settings.auto_content_length || body.contains(&0));
-        let sent = self.enqueue(|w| {
-            for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
-                w.header(n, v);
-            }
-            if content_length {
-                w.content_length(body.len());
-            }
-        }, command, body);
+        let content_length =
+            command == "SEND" && (self.settings.auto_content_length || body.contains(&0));
+        let sent = self.enqueue(
+            |w| {
+                for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
+                    w.header(n, v);
+                }
+                if content_length {
+                    w.content_length(body.len());
+                }
+            },
+            command,
+            body,
+        );
         match waiter {
             None => sent,
             Some((id, rx)) => {
@@ -316,7 +327,9 @@ impl Shared {
             return Err(Error::Disconnected);
         }
         if st.receipts.contains_key(id) {
-            return Err(Error::invalid(format!("receipt id {id:?} is already awaited")));
+            return Err(Error::invalid(format!(
+                "receipt id {id:?} is already awaited"
+            )));
         }
         st.receipts.insert(id.to_string(), tx);
         Ok(rx)
@@ -339,13 +352,19 @@ impl Shared {
 
     /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. Waits
     /// (at most the send timeout) while the outbox is over its high-water mark.
-    fn enqueue(&self, headers: impl FnOnce(&mut FrameWriter<'_>), command: &str, body: &[u8]) -> Result<()> {
+    fn enqueue(
+        &self,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+    ) -> Result<()> {
         let version = self.info.version;
         let mut ob = lock(&self.outbox);
         if !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER && !ob.closed {
             let deadline = Instant::now() + self.settings.send_timeout;
             ob.space_waiters += 1;
-            while !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER {
+            while !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
+            {
                 let now = Instant::now();
                 if now >= deadline {
                     ob.space_waiters -= 1;
@@ -362,7 +381,8 @@ impl Shared {
         if ob.closed {
             return Err(Error::Disconnected);
         }
-        let ob = &mut *ob;
+        let mut guard = ob;
+        let ob = &mut *guard;
         let start = ob.buf.len();
         if ob.framing.is_raw() {
             let mut w = FrameWriter::new(&mut ob.buf, command, version);
@@ -382,7 +402,7 @@ impl Shared {
             }
         }
         let wake = std::mem::take(&mut ob.io_sleeping);
-        drop(ob);
+        drop(guard);
         if wake {
             self.waker.wake();
         }
@@ -405,11 +425,17 @@ impl Shared {
                 return Err(Error::Disconnected);
             }
             if st.subs.contains_key(id) {
-                return Err(Error::invalid(format!("subscription id {id:?} is already in use")));
+                return Err(Error::invalid(format!(
+                    "subscription id {id:?} is already in use"
+                )));
             }
             st.subs.insert(id.to_string(), entry);
         }
-        let own = [("destination", destination.as_str()), ("id", id), ("ack", ack)];
+        let own = [
+            ("destination", destination.as_str()),
+            ("id", id),
+            ("ack", ack),
+        ];
         let r = self.request("SUBSCRIBE", &own, headers, b"", false);
         if r.is_err() {
             // Whether the broker saw it or not, the caller gets no handle: forget it.
@@ -465,9 +491,15 @@ impl Shared {
             st.receipts.insert(id.clone(), tx);
             rx
         };
-        if self.enqueue(|w| {
-            w.header("receipt", &id);
-        }, "DISCONNECT", b"").is_err()
+        if self
+            .enqueue(
+                |w| {
+                    w.header("receipt", &id);
+                },
+                "DISCONNECT",
+                b"",
+            )
+            .is_err()
         {
             return Ok(()); // closed meanwhile
         }
@@ -536,7 +568,9 @@ impl Shared {
     /// Queues an event for the dispatch thread.
     pub(crate) fn event(&self, event: Event, detail: &str) {
         if self.settings.on_event.is_some() {
-            let _ = self.dispatch_tx.send(dispatch::Job::Event(event, detail.to_string()));
+            let _ = self
+                .dispatch_tx
+                .send(dispatch::Job::Event(event, detail.to_string()));
         }
     }
 
@@ -556,7 +590,12 @@ impl Shared {
             }
             let receipts = std::mem::take(&mut st.receipts);
             let subs = std::mem::take(&mut st.subs);
-            (receipts, subs, closing, st.close_reason.clone().unwrap_or_default())
+            (
+                receipts,
+                subs,
+                closing,
+                st.close_reason.clone().unwrap_or_default(),
+            )
         };
         // Dropping the senders wakes every waiter at once with "disconnected".
         drop(receipts);

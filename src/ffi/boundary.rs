@@ -145,7 +145,10 @@ pub(crate) unsafe fn try_str<'a>(p: *const c_char, what: &'static str) -> FfiRes
 ///
 /// # Safety
 /// As for [`try_str`].
-pub(crate) unsafe fn opt_str<'a>(p: *const c_char, what: &'static str) -> FfiResult<Option<&'a str>> {
+pub(crate) unsafe fn opt_str<'a>(
+    p: *const c_char,
+    what: &'static str,
+) -> FfiResult<Option<&'a str>> {
     if p.is_null() {
         return Ok(None);
     }
@@ -157,7 +160,11 @@ pub(crate) unsafe fn opt_str<'a>(p: *const c_char, what: &'static str) -> FfiRes
 ///
 /// # Safety
 /// `p` is NULL or valid for `len` bytes of reads for the call.
-pub(crate) unsafe fn try_bytes<'a>(p: *const u8, len: usize, what: &'static str) -> FfiResult<&'a [u8]> {
+pub(crate) unsafe fn try_bytes<'a>(
+    p: *const u8,
+    len: usize,
+    what: &'static str,
+) -> FfiResult<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -189,7 +196,12 @@ pub(crate) unsafe fn try_headers<'a>(
     raw.iter()
         .map(|h| {
             // SAFETY: each element's strings are NULL or valid per the contract.
-            unsafe { Ok((try_str(h.name, "a header name")?, try_str(h.value, "a header value")?)) }
+            unsafe {
+                Ok((
+                    try_str(h.name, "a header name")?,
+                    try_str(h.value, "a header value")?,
+                ))
+            }
         })
         .collect()
 }
@@ -218,7 +230,9 @@ pub(crate) fn try_bool(b: u8, what: &'static str) -> FfiResult<bool> {
     match b {
         0 => Ok(false),
         1 => Ok(true),
-        other => Err(Fail::Api(Error::invalid(format!("{what} is {other}, not a bool")))),
+        other => Err(Fail::Api(Error::invalid(format!(
+            "{what} is {other}, not a bool"
+        )))),
     }
 }
 

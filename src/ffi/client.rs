@@ -9,13 +9,14 @@ use crate::connection::defer_on_dispatch_thread;
 use crate::error::Error;
 
 use super::boundary::{
-    self, check_out, copy_out, opt_str, try_bytes, try_headers, try_ref, try_str, write_out, FfiResult, UserData,
+    self, check_out, copy_out, opt_str, try_bytes, try_headers, try_ref, try_str, write_out,
+    FfiResult, UserData,
 };
 use super::cstring;
 use super::types::{
-    stompws_ack_mode, stompws_client, stompws_config, stompws_header, stompws_message, stompws_result,
-    stompws_subscription, stompws_transaction, STOMPWS_ACK_MODE_AUTO, STOMPWS_ACK_MODE_CLIENT,
-    STOMPWS_ACK_MODE_CLIENT_INDIVIDUAL,
+    stompws_ack_mode, stompws_client, stompws_config, stompws_header, stompws_message,
+    stompws_result, stompws_subscription, stompws_transaction, STOMPWS_ACK_MODE_AUTO,
+    STOMPWS_ACK_MODE_CLIENT, STOMPWS_ACK_MODE_CLIENT_INDIVIDUAL,
 };
 
 /// Connects to `url` and blocks until CONNECTED, an ERROR frame (SERVER_ERROR, with the
@@ -69,7 +70,9 @@ pub unsafe extern "C" fn stompws_client_connect(
 #[no_mangle]
 pub unsafe extern "C" fn stompws_client_version(client: *const stompws_client) -> *const c_char {
     // SAFETY: NULL or a live client, per the contract.
-    boundary::getter(ptr::null(), || unsafe { client.as_ref() }.map_or(ptr::null(), |c| c.version.as_ptr()))
+    boundary::getter(ptr::null(), || {
+        unsafe { client.as_ref() }.map_or(ptr::null(), |c| c.version.as_ptr())
+    })
 }
 
 /// The CONNECTED frame's `server` header, or NULL when absent (or `client` is NULL).
@@ -109,7 +112,9 @@ pub unsafe extern "C" fn stompws_client_session(client: *const stompws_client) -
 #[no_mangle]
 pub unsafe extern "C" fn stompws_client_is_connected(client: *const stompws_client) -> bool {
     // SAFETY: NULL or a live client, per the contract.
-    boundary::getter(false, || unsafe { client.as_ref() }.is_some_and(|c| c.client.is_connected()))
+    boundary::getter(false, || {
+        unsafe { client.as_ref() }.is_some_and(|c| c.client.is_connected())
+    })
 }
 
 /// Why the connection closed (the ERROR text, heart-beat timeout, I/O error...), copied
@@ -142,7 +147,10 @@ pub unsafe extern "C" fn stompws_client_close_reason(
 /// # Safety
 /// `client` is NULL or a live client.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_client_disconnect(client: *mut stompws_client, timeout_ms: u32) -> stompws_result {
+pub unsafe extern "C" fn stompws_client_disconnect(
+    client: *mut stompws_client,
+    timeout_ms: u32,
+) -> stompws_result {
     boundary::result(|| {
         // SAFETY: NULL or a live client, per the contract.
         let c = unsafe { try_ref(client, "client") }?;
@@ -198,7 +206,17 @@ pub unsafe extern "C" fn stompws_client_send(
     body_len: usize,
 ) -> stompws_result {
     // SAFETY: forwarded with this function's contract.
-    unsafe { send(client, destination, headers, header_count, body, body_len, false) }
+    unsafe {
+        send(
+            client,
+            destination,
+            headers,
+            header_count,
+            body,
+            body_len,
+            false,
+        )
+    }
 }
 
 /// The same as `stompws_client_send`, with a generated `receipt` header; returns once
@@ -217,7 +235,17 @@ pub unsafe extern "C" fn stompws_client_send_with_receipt(
     body_len: usize,
 ) -> stompws_result {
     // SAFETY: forwarded with this function's contract.
-    unsafe { send(client, destination, headers, header_count, body, body_len, true) }
+    unsafe {
+        send(
+            client,
+            destination,
+            headers,
+            header_count,
+            body,
+            body_len,
+            true,
+        )
+    }
 }
 
 /// # Safety
@@ -306,7 +334,9 @@ pub unsafe extern "C" fn stompws_client_subscribe(
 /// receipts) except `stompws_client_disconnect` of this client, which returns
 /// INVALID_ARGUMENT there; `stompws_client_free` of this client from inside it takes
 /// effect when it returns. It must return normally (no C++ exception, no longjmp).
-pub type stompws_message_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, message: *const stompws_message)>;
+#[allow(non_camel_case_types)]
+pub type stompws_message_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, message: *const stompws_message)>;
 
 /// Push subscription: `fn` is called for every message (see `stompws_message_fn`),
 /// with `userdata` passed back as is. After `stompws_subscription_free` (or unsubscribe)
@@ -341,13 +371,15 @@ pub unsafe extern "C" fn stompws_client_subscribe_callback(
         };
         let f = r#fn.ok_or(boundary::Fail::Null("fn"))?;
         check_out(out, "out")?;
-        let sub = c.client.subscribe_callback(dest, ack_mode(ack)?, &headers, move |m: &Message| {
-            let ud = ud;
-            let borrowed = stompws_message { msg: m.clone() };
-            // SAFETY: the C caller promised a callable function and a userdata valid on
-            // the dispatch thread; the message lives until the call returns.
-            unsafe { f(ud.0, &borrowed) }
-        })?;
+        let sub =
+            c.client
+                .subscribe_callback(dest, ack_mode(ack)?, &headers, move |m: &Message| {
+                    let ud = ud;
+                    let borrowed = stompws_message { msg: m.clone() };
+                    // SAFETY: the C caller promised a callable function and a userdata valid on
+                    // the dispatch thread; the message lives until the call returns.
+                    unsafe { f(ud.0, &borrowed) }
+                })?;
         let handle = Box::new(stompws_subscription {
             id: cstring(sub.id()),
             sub,
@@ -373,7 +405,12 @@ pub unsafe extern "C" fn stompws_client_begin(
 ) -> stompws_result {
     boundary::result(|| {
         // SAFETY: per the contract above.
-        let (c, id) = unsafe { (try_ref(client, "client")?, opt_str(transaction_id, "transaction_id")?) };
+        let (c, id) = unsafe {
+            (
+                try_ref(client, "client")?,
+                opt_str(transaction_id, "transaction_id")?,
+            )
+        };
         check_out(out, "out")?;
         let tx = match id {
             Some(id) => c.client.begin_with_id(id)?,

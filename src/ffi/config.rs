@@ -16,7 +16,10 @@ use super::boundary::{self, config_ms, try_bool, try_mut, try_str, FfiResult, Us
 use super::types::{c_bool, stompws_config, stompws_event, stompws_result};
 
 /// Applies `f` to the config behind `config` inside the panic boundary.
-fn with_config(config: *mut stompws_config, f: impl FnOnce(&mut Config) -> FfiResult<()>) -> stompws_result {
+fn with_config(
+    config: *mut stompws_config,
+    f: impl FnOnce(&mut Config) -> FfiResult<()>,
+) -> stompws_result {
     boundary::result(|| {
         // SAFETY: the caller passes NULL or a live config used by this thread only
         // (documented on every setter).
@@ -78,7 +81,10 @@ pub unsafe extern "C" fn stompws_config_set_login(
 /// # Safety
 /// `config` is NULL or a live config; `host` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_host(config: *mut stompws_config, host: *const c_char) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_host(
+    config: *mut stompws_config,
+    host: *const c_char,
+) -> stompws_result {
     with_config(config, |c| {
         // SAFETY: NULL or NUL-terminated per the contract.
         let h = unsafe { try_str(host, "host") }?;
@@ -150,7 +156,10 @@ pub unsafe extern "C" fn stompws_config_set_subprotocols(
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_binary_frames(config: *mut stompws_config, always: c_bool) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_binary_frames(
+    config: *mut stompws_config,
+    always: c_bool,
+) -> stompws_result {
     with_config(config, |c| {
         *c = std::mem::take(c).binary_frames(try_bool(always, "always")?);
         Ok(())
@@ -203,7 +212,10 @@ pub unsafe extern "C" fn stompws_config_add_http_header(
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_connect_timeout(config: *mut stompws_config, ms: u32) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_connect_timeout(
+    config: *mut stompws_config,
+    ms: u32,
+) -> stompws_result {
     with_config(config, |c| {
         *c = std::mem::take(c).connect_timeout(config_ms(ms, "connect timeout")?);
         Ok(())
@@ -216,7 +228,10 @@ pub unsafe extern "C" fn stompws_config_set_connect_timeout(config: *mut stompws
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_receipt_timeout(config: *mut stompws_config, ms: u32) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_receipt_timeout(
+    config: *mut stompws_config,
+    ms: u32,
+) -> stompws_result {
     with_config(config, |c| {
         *c = std::mem::take(c).receipt_timeout(config_ms(ms, "receipt timeout")?);
         Ok(())
@@ -229,7 +244,10 @@ pub unsafe extern "C" fn stompws_config_set_receipt_timeout(config: *mut stompws
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_send_timeout(config: *mut stompws_config, ms: u32) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_send_timeout(
+    config: *mut stompws_config,
+    ms: u32,
+) -> stompws_result {
     with_config(config, |c| {
         *c = std::mem::take(c).send_timeout(config_ms(ms, "send timeout")?);
         Ok(())
@@ -260,7 +278,10 @@ pub unsafe extern "C" fn stompws_config_set_heartbeat_tolerance(
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_max_frame_size(config: *mut stompws_config, bytes: usize) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_max_frame_size(
+    config: *mut stompws_config,
+    bytes: usize,
+) -> stompws_result {
     with_config(config, |c| {
         config::check_max_frame_size(bytes)?;
         *c = std::mem::take(c).max_frame_size(bytes);
@@ -294,7 +315,10 @@ pub unsafe extern "C" fn stompws_config_set_queue_limit(
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_auto_content_length(config: *mut stompws_config, always: c_bool) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_auto_content_length(
+    config: *mut stompws_config,
+    always: c_bool,
+) -> stompws_result {
     with_config(config, |c| {
         *c = std::mem::take(c).auto_content_length(try_bool(always, "always")?);
         Ok(())
@@ -307,7 +331,10 @@ pub unsafe extern "C" fn stompws_config_set_auto_content_length(config: *mut sto
 /// # Safety
 /// `config` is NULL or a live config; `pem_path` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_tls_ca_file(config: *mut stompws_config, pem_path: *const c_char) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_tls_ca_file(
+    config: *mut stompws_config,
+    pem_path: *const c_char,
+) -> stompws_result {
     with_config(config, |c| {
         // SAFETY: NULL or NUL-terminated per the contract.
         let p = unsafe { try_str(pem_path, "pem_path") }?;
@@ -330,7 +357,12 @@ pub unsafe extern "C" fn stompws_config_set_tls_client_cert(
 ) -> stompws_result {
     with_config(config, |c| {
         // SAFETY: NULL or NUL-terminated per the contract.
-        let (cert, key) = unsafe { (try_str(cert_pem_path, "cert_pem_path")?, try_str(key_pem_path, "key_pem_path")?) };
+        let (cert, key) = unsafe {
+            (
+                try_str(cert_pem_path, "cert_pem_path")?,
+                try_str(key_pem_path, "key_pem_path")?,
+            )
+        };
         check_file(cert)?;
         check_file(key)?;
         *c = std::mem::take(c).tls_client_cert(cert, key);
@@ -343,7 +375,10 @@ pub unsafe extern "C" fn stompws_config_set_tls_client_cert(
 /// # Safety
 /// `config` is NULL or a live config.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_set_tls_insecure(config: *mut stompws_config, insecure: c_bool) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_set_tls_insecure(
+    config: *mut stompws_config,
+    insecure: c_bool,
+) -> stompws_result {
     with_config(config, |c| {
         *c = std::mem::take(c).tls_insecure(try_bool(insecure, "insecure")?);
         Ok(())
@@ -363,7 +398,9 @@ pub unsafe extern "C" fn stompws_config_set_reconnect(
     max_attempts: u32,
 ) -> stompws_result {
     let _ = (initial_delay_ms, max_delay_ms, max_attempts);
-    with_config(config, |_| Err(Error::Unsupported("reconnect is not built yet".into()).into()))
+    with_config(config, |_| {
+        Err(Error::Unsupported("reconnect is not built yet".into()).into())
+    })
 }
 
 /// Another broker to try on connect and reconnect. Not built yet: returns
@@ -372,7 +409,10 @@ pub unsafe extern "C" fn stompws_config_set_reconnect(
 /// # Safety
 /// `config` is NULL or a live config; `url` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_config_add_failover_url(config: *mut stompws_config, url: *const c_char) -> stompws_result {
+pub unsafe extern "C" fn stompws_config_add_failover_url(
+    config: *mut stompws_config,
+    url: *const c_char,
+) -> stompws_result {
     with_config(config, |_| {
         // SAFETY: NULL or NUL-terminated per the contract.
         unsafe { try_str(url, "url") }?;
@@ -386,7 +426,9 @@ pub unsafe extern "C" fn stompws_config_add_failover_url(config: *mut stompws_co
 /// (also the I/O thread), several at once, so it must be quick, thread-safe, and must
 /// not call back into the library. `userdata` is passed back as is; it must stay valid
 /// until the client is freed. A NULL `fn` removes the hook.
-pub type stompws_debug_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, line: *const c_char)>;
+#[allow(non_camel_case_types)]
+pub type stompws_debug_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, line: *const c_char)>;
 
 /// Sets or removes (NULL `fn`) the debug hook; see `stompws_debug_fn`.
 ///
@@ -421,8 +463,10 @@ pub unsafe extern "C" fn stompws_config_set_debug(
 /// from inside it is treated as in a message callback. `detail` is borrowed for the
 /// call. `userdata` must stay valid until the client is freed. It must return normally
 /// (no C++ exception or longjmp out of it).
-pub type stompws_event_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, event: stompws_event, detail: *const c_char)>;
+#[allow(non_camel_case_types)]
+pub type stompws_event_fn = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, event: stompws_event, detail: *const c_char),
+>;
 
 /// Sets or removes (NULL `fn`) the event hook; see `stompws_event_fn`.
 ///
@@ -468,4 +512,3 @@ fn check_file(path: &str) -> FfiResult<()> {
         .map(|_| ())
         .map_err(|e| Error::invalid(format!("{path}: {e}")).into())
 }
-

@@ -24,7 +24,9 @@ pub unsafe extern "C" fn stompws_message_command(message: *const stompws_message
 /// # Safety
 /// `message` is NULL or a live message.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_message_destination(message: *const stompws_message) -> *const c_char {
+pub unsafe extern "C" fn stompws_message_destination(
+    message: *const stompws_message,
+) -> *const c_char {
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live message, per the contract.
         unsafe { message.as_ref() }
@@ -39,13 +41,21 @@ pub unsafe extern "C" fn stompws_message_destination(message: *const stompws_mes
 /// # Safety
 /// `message` is NULL or a live message; `name` NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_message_header(message: *const stompws_message, name: *const c_char) -> *const c_char {
+pub unsafe extern "C" fn stompws_message_header(
+    message: *const stompws_message,
+    name: *const c_char,
+) -> *const c_char {
     boundary::getter(ptr::null(), || {
         // SAFETY: per the contract above.
-        let (Some(m), Ok(name)) = (unsafe { message.as_ref() }, unsafe { try_str(name, "name") }) else {
+        let (Some(m), Ok(name)) = (unsafe { message.as_ref() }, unsafe {
+            try_str(name, "name")
+        }) else {
             return ptr::null();
         };
-        m.msg.frame().header_cstr(name).map_or(ptr::null(), |c| c.as_ptr())
+        m.msg
+            .frame()
+            .header_cstr(name)
+            .map_or(ptr::null(), |c| c.as_ptr())
     })
 }
 
@@ -56,7 +66,9 @@ pub unsafe extern "C" fn stompws_message_header(message: *const stompws_message,
 #[no_mangle]
 pub unsafe extern "C" fn stompws_message_header_count(message: *const stompws_message) -> usize {
     // SAFETY: NULL or a live message, per the contract.
-    boundary::getter(0, || unsafe { message.as_ref() }.map_or(0, |m| m.msg.frame().header_count()))
+    boundary::getter(0, || {
+        unsafe { message.as_ref() }.map_or(0, |m| m.msg.frame().header_count())
+    })
 }
 
 /// The header at `index` (0-based, in arrival order). On OK `*name` and `*value` are
@@ -77,7 +89,10 @@ pub unsafe extern "C" fn stompws_message_header_at(
         boundary::check_out(name, "name")?;
         boundary::check_out(value, "value")?;
         let (n, v) = m.msg.frame().header_at_cstr(index).ok_or_else(|| {
-            crate::Error::invalid(format!("header index {index} is past the end ({} headers)", m.msg.frame().header_count()))
+            crate::Error::invalid(format!(
+                "header index {index} is past the end ({} headers)",
+                m.msg.frame().header_count()
+            ))
         })?;
         // SAFETY: both checked non-NULL above; written only on success.
         unsafe {
@@ -96,7 +111,10 @@ pub unsafe extern "C" fn stompws_message_header_at(
 /// # Safety
 /// `message` is NULL or a live message; `len` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_message_body(message: *const stompws_message, len: *mut usize) -> *const u8 {
+pub unsafe extern "C" fn stompws_message_body(
+    message: *const stompws_message,
+    len: *mut usize,
+) -> *const u8 {
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live message, per the contract.
         let body = unsafe { message.as_ref() }.map(|m| m.msg.frame().body_with_nul());
@@ -115,7 +133,9 @@ pub unsafe extern "C" fn stompws_message_body(message: *const stompws_message, l
 /// # Safety
 /// `message` is NULL or a live message.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_message_clone(message: *const stompws_message) -> *mut stompws_message {
+pub unsafe extern "C" fn stompws_message_clone(
+    message: *const stompws_message,
+) -> *mut stompws_message {
     boundary::getter(ptr::null_mut(), || {
         // SAFETY: NULL or a live message, per the contract.
         unsafe { message.as_ref() }.map_or(ptr::null_mut(), |m| {
@@ -166,7 +186,12 @@ unsafe fn settle(
     ack: bool,
 ) -> FfiResult<()> {
     // SAFETY: per the callers' contract.
-    let (m, headers) = unsafe { (try_ref(message, "message")?, try_headers(headers, header_count)?) };
+    let (m, headers) = unsafe {
+        (
+            try_ref(message, "message")?,
+            try_headers(headers, header_count)?,
+        )
+    };
     if ack {
         m.msg.ack(&headers)?;
     } else {

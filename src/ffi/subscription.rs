@@ -13,9 +13,13 @@ use super::types::{stompws_header, stompws_message, stompws_result, stompws_subs
 /// # Safety
 /// `subscription` is NULL or a live subscription.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_subscription_id(subscription: *const stompws_subscription) -> *const c_char {
+pub unsafe extern "C" fn stompws_subscription_id(
+    subscription: *const stompws_subscription,
+) -> *const c_char {
     // SAFETY: NULL or a live subscription, per the contract.
-    boundary::getter(ptr::null(), || unsafe { subscription.as_ref() }.map_or(ptr::null(), |s| s.id.as_ptr()))
+    boundary::getter(ptr::null(), || {
+        unsafe { subscription.as_ref() }.map_or(ptr::null(), |s| s.id.as_ptr())
+    })
 }
 
 /// Waits up to `timeout_ms` (0 = just look) for the next message. On OK the caller owns
@@ -39,7 +43,8 @@ pub unsafe extern "C" fn stompws_subscription_receive(
         let msg = if timeout_ms == 0 {
             s.sub.try_recv()?
         } else {
-            s.sub.recv_timeout(Duration::from_millis(u64::from(timeout_ms)))?
+            s.sub
+                .recv_timeout(Duration::from_millis(u64::from(timeout_ms)))?
         };
         // SAFETY: checked non-NULL above; written only on success.
         unsafe { write_out(out, Box::into_raw(Box::new(stompws_message { msg }))) };
@@ -63,7 +68,12 @@ pub unsafe extern "C" fn stompws_subscription_unsubscribe(
 ) -> stompws_result {
     boundary::result(|| {
         // SAFETY: per the contract above.
-        let (s, headers) = unsafe { (try_ref(subscription, "subscription")?, try_headers(headers, header_count)?) };
+        let (s, headers) = unsafe {
+            (
+                try_ref(subscription, "subscription")?,
+                try_headers(headers, header_count)?,
+            )
+        };
         s.sub.unsubscribe(&headers)?;
         Ok(())
     })

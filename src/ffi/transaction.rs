@@ -12,9 +12,13 @@ use super::types::{stompws_result, stompws_transaction};
 /// # Safety
 /// `transaction` is NULL or a live transaction.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_transaction_id(transaction: *const stompws_transaction) -> *const c_char {
+pub unsafe extern "C" fn stompws_transaction_id(
+    transaction: *const stompws_transaction,
+) -> *const c_char {
     // SAFETY: NULL or a live transaction, per the contract.
-    boundary::getter(ptr::null(), || unsafe { transaction.as_ref() }.map_or(ptr::null(), |t| t.id.as_ptr()))
+    boundary::getter(ptr::null(), || {
+        unsafe { transaction.as_ref() }.map_or(ptr::null(), |t| t.id.as_ptr())
+    })
 }
 
 /// COMMIT, waiting for its receipt (TIMEOUT after the receipt timeout, SERVER_ERROR if
@@ -24,9 +28,15 @@ pub unsafe extern "C" fn stompws_transaction_id(transaction: *const stompws_tran
 /// # Safety
 /// `transaction` is NULL or a live transaction.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_transaction_commit(transaction: *mut stompws_transaction) -> stompws_result {
+pub unsafe extern "C" fn stompws_transaction_commit(
+    transaction: *mut stompws_transaction,
+) -> stompws_result {
     // SAFETY: NULL or a live transaction, per the contract.
-    boundary::result(|| Ok(unsafe { try_ref(transaction, "transaction") }?.tx.end("COMMIT")?))
+    boundary::result(|| {
+        Ok(unsafe { try_ref(transaction, "transaction") }?
+            .tx
+            .end("COMMIT")?)
+    })
 }
 
 /// ABORT, waiting for its receipt. INVALID_ARGUMENT once committed or aborted.
@@ -34,9 +44,15 @@ pub unsafe extern "C" fn stompws_transaction_commit(transaction: *mut stompws_tr
 /// # Safety
 /// `transaction` is NULL or a live transaction.
 #[no_mangle]
-pub unsafe extern "C" fn stompws_transaction_abort(transaction: *mut stompws_transaction) -> stompws_result {
+pub unsafe extern "C" fn stompws_transaction_abort(
+    transaction: *mut stompws_transaction,
+) -> stompws_result {
     // SAFETY: NULL or a live transaction, per the contract.
-    boundary::result(|| Ok(unsafe { try_ref(transaction, "transaction") }?.tx.end("ABORT")?))
+    boundary::result(|| {
+        Ok(unsafe { try_ref(transaction, "transaction") }?
+            .tx
+            .end("ABORT")?)
+    })
 }
 
 /// Frees the transaction, sending ABORT (without waiting) if neither commit nor abort

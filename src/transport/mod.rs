@@ -38,8 +38,7 @@ use crate::error::{Error, Result};
 pub(crate) use fd::wait_fd;
 pub(crate) use framing::Framing;
 pub(crate) use stream::{RawIo, Stream};
-pub(crate) use url::{parse_url, Endpoint, Scheme};
-pub(crate) use ws::{CloseInfo, ReadOutcome, WsFraming};
+pub(crate) use url::{parse_url, Endpoint};
 
 /// A stream that is connected (and upgraded, for ws/wss) and ready for STOMP.
 #[derive(Debug)]

@@ -148,6 +148,7 @@ impl WsFraming {
     }
 
     /// True once we have queued our Close frame (ours or the reply to the server's).
+    #[cfg(test)]
     pub(crate) fn close_sent(&self) -> bool {
         self.close_sent
     }
