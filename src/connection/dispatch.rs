@@ -50,10 +50,6 @@ impl CallbackSlot {
         }
     }
 
-    /// The session closed: messages already queued are still delivered, but the slot
-    /// is released when the dispatch thread ends.
-    pub(crate) fn close(&self) {}
-
     fn call(&self, frame: Frame) -> bool {
         if self.removed.load(Ordering::Acquire) {
             return true;

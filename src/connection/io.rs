@@ -388,16 +388,14 @@ fn deliver_message(shared: &Shared, frame: Frame) {
         // receiver still gets what is queued, then "disconnected".
         if let Some(entry) = st.subs.remove(&id) {
             drop(st);
-            if let Target::Callback(slot) = &entry.target {
-                slot.close();
-            }
             drop(entry);
-            let _ = shared.enqueue(
+            let _ = shared.enqueue_frame(
                 |w| {
                     w.header("id", &id);
                 },
                 "UNSUBSCRIBE",
                 b"",
+                false,
             );
             shared.event(
                 super::Event::SubscriptionClosed,

@@ -352,59 +352,78 @@ impl Shared {
 
     /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. Waits
     /// (at most the send timeout) while the outbox is over its high-water mark.
-    fn enqueue(
+    pub(crate) fn enqueue(
         &self,
         headers: impl FnOnce(&mut FrameWriter<'_>),
         command: &str,
         body: &[u8],
     ) -> Result<()> {
-        let version = self.info.version;
-        let mut ob = lock(&self.outbox);
-        if !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER && !ob.closed {
+        self.enqueue_frame(headers, command, body, true)
+    }
+
+    /// [`Shared::enqueue`]; `may_wait` is false on the I/O thread, which must never wait
+    /// for the buffer it is the one to drain.
+    pub(crate) fn enqueue_frame(
+        &self,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+        may_wait: bool,
+    ) -> Result<()> {
+        let over = |ob: &Outbox| {
+            !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
+        };
+        let mut guard = lock(&self.outbox);
+        if may_wait && over(&guard) {
             let deadline = Instant::now() + self.settings.send_timeout;
-            ob.space_waiters += 1;
-            while !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
-            {
+            guard.space_waiters += 1;
+            while over(&guard) {
                 let now = Instant::now();
                 if now >= deadline {
-                    ob.space_waiters -= 1;
+                    guard.space_waiters -= 1;
                     return Err(Error::Timeout);
                 }
-                ob = self
+                guard = self
                     .outbox_space
-                    .wait_timeout(ob, deadline - now)
+                    .wait_timeout(guard, deadline - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            ob.space_waiters -= 1;
+            guard.space_waiters -= 1;
         }
-        if ob.closed {
+        if guard.closed {
             return Err(Error::Disconnected);
         }
-        let mut guard = ob;
         let ob = &mut *guard;
-        let start = ob.buf.len();
-        if ob.framing.is_raw() {
+        let version = self.info.version;
+        let debug = self.settings.debug.is_some();
+        let line = if ob.framing.is_raw() {
+            // Raw framing: encode straight into the outgoing buffer, no copy.
+            let start = ob.buf.len();
             let mut w = FrameWriter::new(&mut ob.buf, command, version);
             headers(&mut w);
             w.finish(body);
-            if let Some(d) = &self.settings.debug {
-                d(&debug::encoded_line(">>>", &ob.buf[start..]));
-            }
+            debug.then(|| debug::encoded_line(">>>", &ob.buf[start..]))
         } else {
             ob.scratch.clear();
             let mut w = FrameWriter::new(&mut ob.scratch, command, version);
             headers(&mut w);
             w.finish(body);
             ob.framing.write_frame(&mut ob.buf, &ob.scratch);
-            if let Some(d) = &self.settings.debug {
-                d(&debug::encoded_line(">>>", &ob.scratch));
+            let line = debug.then(|| debug::encoded_line(">>>", &ob.scratch));
+            if ob.scratch.capacity() > OUTBOX_HIGH_WATER {
+                ob.scratch = Vec::new(); // don't keep a huge frame's buffer around
             }
-        }
+            line
+        };
         let wake = std::mem::take(&mut ob.io_sleeping);
         drop(guard);
         if wake {
             self.waker.wake();
+        }
+        // The hook runs outside the lock: it may be slow and must not stall senders.
+        if let (Some(d), Some(line)) = (&self.settings.debug, line) {
+            d(&line);
         }
         Ok(())
     }
@@ -599,11 +618,7 @@ impl Shared {
         };
         // Dropping the senders wakes every waiter at once with "disconnected".
         drop(receipts);
-        for (_, entry) in subs {
-            if let Target::Callback(slot) = &entry.target {
-                slot.close();
-            }
-        }
+        drop(subs);
         {
             let mut ob = lock(&self.outbox);
             ob.closed = true;
@@ -618,14 +633,5 @@ impl Shared {
         }
         self.event(Event::Disconnected, &reason);
         let _ = self.dispatch_tx.send(dispatch::Job::Stop);
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Every client handle is gone by now; make sure no thread outlives us.
-        if let Some(h) = lock(&self.threads).io.take() {
-            drop(h);
-        }
     }
 }
