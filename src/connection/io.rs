@@ -352,19 +352,19 @@ fn deliver(shared: &Shared, frame: Frame) -> Result<(), End> {
 
 fn deliver_message(shared: &Shared, frame: Frame) {
     let mut st = lock(&shared.state);
-    let id = match frame.header("subscription") {
-        Some(id) => id.to_string(),
+    let entry = match frame.header("subscription") {
+        Some(id) => st.subs.get_key_value(id),
         // STOMP 1.0 brokers may omit it: match by destination when that is unambiguous.
         None => {
             let dest = frame.header("destination").unwrap_or("");
             let mut hits = st.subs.iter().filter(|(_, e)| e.destination == dest);
             match (hits.next(), hits.next()) {
-                (Some((id, _)), None) => id.clone(),
-                _ => return,
+                (Some(hit), None) => Some(hit),
+                _ => None,
             }
         }
     };
-    let Some(entry) = st.subs.get(&id) else {
+    let Some((id, entry)) = entry else {
         return; // unsubscribed meanwhile; the broker had it in flight
     };
     let size = frame.size_hint();
@@ -386,22 +386,22 @@ fn deliver_message(shared: &Shared, frame: Frame) {
     if queued > max_messages || bytes > max_bytes {
         // Never stop reading for a slow consumer: close its subscription instead. Its
         // receiver still gets what is queued, then "disconnected".
-        if let Some(entry) = st.subs.remove(&id) {
-            drop(st);
-            drop(entry);
-            let _ = shared.enqueue_frame(
-                |w| {
-                    w.header("id", &id);
-                },
-                "UNSUBSCRIBE",
-                b"",
-                false,
-            );
-            shared.event(
-                super::Event::SubscriptionClosed,
-                &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
-            );
-        }
+        let id = id.clone();
+        let entry = st.subs.remove(&id);
+        drop(st);
+        drop(entry);
+        let _ = shared.enqueue_frame(
+            |w| {
+                w.header("id", &id);
+            },
+            "UNSUBSCRIBE",
+            b"",
+            false,
+        );
+        shared.event(
+            super::Event::SubscriptionClosed,
+            &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
+        );
     }
 }
 
