@@ -7,7 +7,7 @@ use super::{escapes_headers, Frame, Version};
 enum Escaping {
     /// STOMP 1.0, or a CONNECT, STOMP or CONNECTED frame.
     Off,
-    /// STOMP 1.1: `\\`, line feed, `:`.
+    /// STOMP 1.1: backslash, line feed, `:`.
     V1_1,
     /// STOMP 1.2: as 1.1, plus carriage return.
     V1_2,

@@ -5,9 +5,10 @@
 //! allocation-free [`FrameWriter`] turn frames into bytes, and [`Decoder`] turns bytes
 //! that arrive in any split back into frames and heart-beats.
 //!
-//! Header escaping follows the negotiated [`Version`]: 1.1 escapes `\\`, line feed and
-//! `:`; 1.2 also escapes carriage return; 1.0 and the CONNECT, STOMP and CONNECTED frames
-//! of every version are never escaped. An undefined escape on receipt is a protocol error.
+//! Header escaping follows the negotiated [`Version`]: 1.1 writes backslash, line feed
+//! and `:` as `\\`, `\n` and `\c`; 1.2 also writes carriage return as `\r`; 1.0 and the
+//! CONNECT, STOMP and CONNECTED frames of every version are never escaped. An undefined
+//! escape on receipt is a protocol error.
 //!
 //! ```
 //! use stompws::frame::{Decoded, Decoder, Frame, Limits, Version};
@@ -382,14 +383,19 @@ fn cstr_at(text: &str, start: usize) -> &CStr {
 }
 
 impl fmt::Debug for Frame {
-    /// Command and headers in full, the body as its length and first bytes, so that
-    /// logging a 64 MiB message stays readable.
+    /// Command and headers in full (except a `passcode`), the body as its length and
+    /// first bytes, so that logging a 64 MiB message stays readable.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 32;
         struct Headers<'a>(&'a Frame);
         impl fmt::Debug for Headers<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_list().entries(self.0.headers()).finish()
+                // Frames end up in logs; a CONNECT frame's password should not.
+                let redacted = self.0.headers().map(|(name, value)| match name {
+                    "passcode" => (name, "<redacted>"),
+                    _ => (name, value),
+                });
+                f.debug_list().entries(redacted).finish()
             }
         }
         struct Body<'a>(&'a [u8]);
