@@ -126,6 +126,7 @@ fn malformed_connected_is_a_protocol_error() {
 fn malformed_frame_after_connect_closes_with_protocol_reason() {
     let server = fake::tcp(|mut p| {
         p.handshake("1.2", "0,0");
+        p.expect("SUBSCRIBE");
         p.send(b"MESSAGE\nsubscription:sub-0\nbad\\tescape:x\n\nbody\0");
         p.wait_close();
     });
@@ -146,6 +147,7 @@ fn malformed_frame_after_connect_closes_with_protocol_reason() {
 fn oversized_frame_is_refused_before_allocation() {
     let server = fake::tcp(|mut p| {
         p.handshake("1.2", "0,0");
+        p.expect("SUBSCRIBE");
         p.send(b"MESSAGE\nsubscription:s\ncontent-length:2147483648\n\n");
         p.send(&[b'x'; 4096]);
         p.wait_close();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::connection::{CallbackSlot, QueueStats, Shared, SubEntry, Target};
+use crate::connection::{CallbackSlot, Queue, QueueStats, Shared, SubEntry, Target};
 use crate::error::{Error, Result};
 use crate::transport::{parse_url, RawIo};
 
@@ -195,8 +195,14 @@ impl Client {
         ack: AckMode,
         headers: &[(&str, &str)],
     ) -> Result<Subscription> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        self.subscribe_inner(destination, ack, headers, Target::Pull(tx), Some(rx))
+        let queue = Queue::new();
+        self.subscribe_inner(
+            destination,
+            ack,
+            headers,
+            Target::Pull(Arc::clone(&queue)),
+            Some(queue),
+        )
     }
 
     /// Subscribes with a callback, run on the client's dispatch thread one message at a
@@ -236,7 +242,7 @@ impl Client {
         ack: AckMode,
         headers: &[(&str, &str)],
         target: Target,
-        rx: Option<crossbeam_channel::Receiver<crate::frame::Frame>>,
+        rx: Option<Arc<Queue<crate::frame::Frame>>>,
     ) -> Result<Subscription> {
         let shared = self.shared();
         check_destination(destination)?;

@@ -5,12 +5,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::Receiver;
-
 use crate::event::Event;
 use crate::frame::Frame;
 
-use super::{lock, QueueStats, Shared};
+use super::{lock, Queue, QueueStats, Shared};
 
 /// A push subscription's callback.
 pub(crate) type MessageFn = Box<dyn FnMut(Frame) + Send + 'static>;
@@ -71,8 +69,8 @@ impl CallbackSlot {
 }
 
 /// The thread's body.
-pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
-    for job in jobs.iter() {
+pub(crate) fn run(shared: Arc<Shared>, jobs: Arc<Queue<Job>>) {
+    while let Ok(job) = jobs.recv(None) {
         match job {
             Job::Message(slot, stats, frame) => {
                 stats.taken(&frame);
@@ -92,7 +90,7 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
             Job::Stop => {
                 if !shared.is_connected() {
                     // Run what is already queued (the final events), then end.
-                    for job in jobs.try_iter() {
+                    while let Ok(job) = jobs.recv(Some(std::time::Duration::ZERO)) {
                         if let Job::Event(event, detail) = job {
                             if let Some(f) = &shared.settings.on_event {
                                 let _ = catch_unwind(AssertUnwindSafe(|| f(event, &detail)));

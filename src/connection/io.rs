@@ -16,6 +16,7 @@ use crate::frame::{Decoded, Decoder, Frame};
 use crate::transport::{Framing, Stream};
 
 use super::heartbeat::Heartbeat;
+use super::queue::Wakeups;
 use super::{debug, dispatch, lock, Shared, Target};
 
 /// Size of one read from the socket.
@@ -80,6 +81,20 @@ struct Io<'a> {
     wpos: usize,
     rbuf: Vec<u8>,
     replies: Vec<u8>,
+    batch: Batch,
+}
+
+/// The queues that got items during one read, woken together at its end.
+struct Batch {
+    subs: Wakeups<Frame>,
+    jobs: Wakeups<dispatch::Job>,
+}
+
+impl Batch {
+    fn flush(&mut self) {
+        self.subs.flush();
+        self.jobs.flush();
+    }
 }
 
 impl<'a> Io<'a> {
@@ -91,6 +106,10 @@ impl<'a> Io<'a> {
             wpos: 0,
             rbuf: vec![0; READ_CHUNK],
             replies: Vec::new(),
+            batch: Batch {
+                subs: Wakeups::new(),
+                jobs: Wakeups::new(),
+            },
         }
     }
 
@@ -235,6 +254,7 @@ impl<'a> Io<'a> {
             let input = std::mem::take(&mut self.rbuf);
             let r = self.wire_bytes(&input[..n]);
             self.rbuf = input;
+            self.batch.flush();
             r?;
         }
         Ok(true)
@@ -245,13 +265,14 @@ impl<'a> Io<'a> {
         let mut stop = None;
         let shared = self.shared;
         let decoder = &mut self.parts.decoder;
+        let batch = &mut self.batch;
         let outcome = self.parts.reader.read(
             input,
             &mut |data| {
                 let mut data = data;
                 while let Some(d) = decoder.decode(&mut data)? {
                     if let Decoded::Frame(f) = d {
-                        if let Err(end) = deliver(shared, f) {
+                        if let Err(end) = deliver(shared, f, batch) {
                             stop = Some(end);
                             return Err(Error::Disconnected);
                         }
@@ -291,7 +312,9 @@ impl<'a> Io<'a> {
             .map_err(|e| End::Protocol(e.to_string()))?
         {
             if let Decoded::Frame(f) = d {
-                deliver(self.shared, f)?;
+                let r = deliver(self.shared, f, &mut self.batch);
+                self.batch.flush();
+                r?;
             }
         }
         Ok(())
@@ -316,13 +339,13 @@ impl<'a> Io<'a> {
 }
 
 /// Hands one decoded frame to whoever waits for it. An ERROR ends the session.
-fn deliver(shared: &Shared, frame: Frame) -> Result<(), End> {
+fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> Result<(), End> {
     if let Some(d) = &shared.settings.debug {
         d(&debug::frame_line("<<<", &frame));
     }
     match frame.command() {
         "MESSAGE" => {
-            deliver_message(shared, frame);
+            deliver_message(shared, frame, batch);
             Ok(())
         }
         "RECEIPT" => {
@@ -350,7 +373,7 @@ fn deliver(shared: &Shared, frame: Frame) -> Result<(), End> {
     }
 }
 
-fn deliver_message(shared: &Shared, frame: Frame) {
+fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
     let mut st = lock(&shared.state);
     let entry = match frame.header("subscription") {
         Some(id) => st.subs.get_key_value(id),
@@ -371,15 +394,16 @@ fn deliver_message(shared: &Shared, frame: Frame) {
     let queued = entry.stats.messages.fetch_add(1, Ordering::Relaxed) + 1;
     let bytes = entry.stats.bytes.fetch_add(size, Ordering::Relaxed) + size;
     match &entry.target {
-        Target::Pull(tx) => {
-            let _ = tx.send(frame);
+        Target::Pull(q) => {
+            if q.push_quiet(frame) {
+                batch.subs.add(q);
+            }
         }
         Target::Callback(slot) => {
-            let _ = shared.dispatch_tx.send(dispatch::Job::Message(
-                Arc::clone(slot),
-                Arc::clone(&entry.stats),
-                frame,
-            ));
+            let job = dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame);
+            if shared.jobs.push_quiet(job) {
+                batch.jobs.add(&shared.jobs);
+            }
         }
     }
     let (max_messages, max_bytes) = shared.settings.queue_limit;

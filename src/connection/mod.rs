@@ -16,6 +16,7 @@ mod dispatch;
 mod handshake;
 mod heartbeat;
 mod io;
+mod queue;
 mod waker;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use crate::frame::{check_header, Frame, FrameWriter, Version};
 use crate::transport::{self, Endpoint, Framing, RawIo};
 
 pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
+pub(crate) use queue::{Empty, Queue};
 
 /// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
 /// enough to keep memory flat, large enough that a publisher on one core fills a whole
@@ -97,7 +99,7 @@ impl QueueStats {
 /// Where a subscription's MESSAGE frames go.
 pub(crate) enum Target {
     /// A pull subscription's queue.
-    Pull(Sender<Frame>),
+    Pull(Arc<Queue<Frame>>),
     /// A push subscription: run on the dispatch thread.
     Callback(Arc<CallbackSlot>),
 }
@@ -112,6 +114,16 @@ pub(crate) struct SubEntry {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) target: Target,
     pub(crate) stats: Arc<QueueStats>,
+}
+
+impl Drop for SubEntry {
+    /// The session forgets the subscription: its receivers get what is queued, then
+    /// "disconnected".
+    fn drop(&mut self) {
+        if let Target::Pull(q) = &self.target {
+            q.close();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -139,7 +151,7 @@ pub(crate) struct Shared {
     outbox_space: Condvar,
     waker: waker::Waker,
     state: Mutex<State>,
-    dispatch_tx: Sender<dispatch::Job>,
+    jobs: Arc<Queue<dispatch::Job>>,
     dispatch_thread: Mutex<Option<ThreadId>>,
     threads: Mutex<Threads>,
     /// Serialises `disconnect` so that a second caller waits for the first to finish.
@@ -170,7 +182,7 @@ impl Shared {
         };
         let est = handshake::establish(opened, config, deadline)?;
         let waker = waker::Waker::new().map_err(|e| Error::io("eventfd", &e))?;
-        let (dispatch_tx, dispatch_rx) = crossbeam_channel::unbounded();
+        let jobs = Queue::new();
         let shared = Arc::new(Shared {
             info: est.info.clone(),
             settings: Settings {
@@ -194,7 +206,7 @@ impl Shared {
             outbox_space: Condvar::new(),
             waker,
             state: Mutex::new(State::default()),
-            dispatch_tx,
+            jobs: Arc::clone(&jobs),
             dispatch_thread: Mutex::new(None),
             threads: Mutex::new(Threads {
                 io: None,
@@ -206,7 +218,7 @@ impl Shared {
         let d = Arc::clone(&shared);
         let dispatch = thread::Builder::new()
             .name("stompws-dispatch".into())
-            .spawn(move || dispatch::run(d, dispatch_rx))
+            .spawn(move || dispatch::run(d, jobs))
             .map_err(|e| Error::io("spawning the dispatch thread", &e))?;
         *lock(&shared.dispatch_thread) = Some(dispatch.thread().id());
         lock(&shared.threads).dispatch = Some(dispatch);
@@ -558,7 +570,7 @@ impl Shared {
     /// Stops the dispatch thread after the jobs already queued; waits for it unless this
     /// is that thread (a callback dropping the last client).
     fn join_dispatch(&self) {
-        let _ = self.dispatch_tx.send(dispatch::Job::Stop);
+        self.jobs.push(dispatch::Job::Stop);
         if self.on_dispatch_thread() {
             return;
         }
@@ -587,9 +599,8 @@ impl Shared {
     /// Queues an event for the dispatch thread.
     pub(crate) fn event(&self, event: Event, detail: &str) {
         if self.settings.on_event.is_some() {
-            let _ = self
-                .dispatch_tx
-                .send(dispatch::Job::Event(event, detail.to_string()));
+            self.jobs
+                .push(dispatch::Job::Event(event, detail.to_string()));
         }
     }
 
@@ -632,6 +643,6 @@ impl Shared {
             self.event(Event::ConnectionLost, &reason);
         }
         self.event(Event::Disconnected, &reason);
-        let _ = self.dispatch_tx.send(dispatch::Job::Stop);
+        self.jobs.push(dispatch::Job::Stop);
     }
 }
