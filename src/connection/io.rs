@@ -20,7 +20,7 @@ use super::queue::Wakeups;
 use super::{debug, dispatch, lock, Shared, Target};
 
 /// Size of one read from the socket.
-const READ_CHUNK: usize = 64 << 10;
+const READ_CHUNK: usize = 256 << 10;
 /// Reads per loop turn before writes and timers get their turn again.
 const READS_PER_TURN: usize = 16;
 /// How long the thread keeps flushing after the client asked it to close.

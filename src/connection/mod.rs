@@ -417,16 +417,20 @@ impl Shared {
             w.finish(body);
             debug.then(|| debug::encoded_line(">>>", &ob.buf[start..]))
         } else {
+            // WebSocket: the head goes through a small scratch buffer; the body is copied
+            // once, masked, straight into the outgoing buffer.
             ob.scratch.clear();
             let mut w = FrameWriter::new(&mut ob.scratch, command, version);
             headers(&mut w);
-            w.finish(body);
-            ob.framing.write_frame(&mut ob.buf, &ob.scratch);
-            let line = debug.then(|| debug::encoded_line(">>>", &ob.scratch));
-            if ob.scratch.capacity() > OUTBOX_HIGH_WATER {
-                ob.scratch = Vec::new(); // don't keep a huge frame's buffer around
-            }
-            line
+            w.finish_head();
+            ob.framing
+                .write_frame_parts(&mut ob.buf, &[&ob.scratch, body, b"\0"]);
+            debug.then(|| {
+                let mut whole = ob.scratch.clone();
+                whole.extend_from_slice(body);
+                whole.push(0);
+                debug::encoded_line(">>>", &whole)
+            })
         };
         let wake = std::mem::take(&mut ob.io_sleeping);
         drop(guard);

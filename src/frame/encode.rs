@@ -138,6 +138,12 @@ impl<'a> FrameWriter<'a> {
         self.out.push(0);
     }
 
+    /// Ends the header section (the blank line) without a body, for a caller that
+    /// writes the body and the NUL itself (the WebSocket path, which masks as it copies).
+    pub(crate) fn finish_head(self) {
+        self.out.push(b'\n');
+    }
+
     fn write_escaped(&mut self, mut s: &[u8]) {
         if self.escaping == Escaping::Off {
             self.out.extend_from_slice(s);

@@ -45,6 +45,15 @@ impl Framing {
         }
     }
 
+    /// [`Framing::write_frame`] for a frame given in pieces; see
+    /// [`WsFraming::write_frame_parts`].
+    pub(crate) fn write_frame_parts(&mut self, out: &mut Vec<u8>, parts: &[&[u8]]) {
+        match self {
+            Framing::Raw => parts.iter().for_each(|p| out.extend_from_slice(p)),
+            Framing::Ws(ws) => ws.write_frame_parts(out, parts),
+        }
+    }
+
     /// Appends a heart-beat: raw `"\n"`; WebSocket a text message holding exactly `"\n"`.
     pub(crate) fn write_heartbeat(&mut self, out: &mut Vec<u8>) {
         match self {

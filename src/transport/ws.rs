@@ -132,6 +132,23 @@ impl WsFraming {
         self.write_message(out, opcode, frame);
     }
 
+    /// Like [`WsFraming::write_frame`] for a frame given in pieces (head, body, NUL), so
+    /// that a large body is copied only once, straight into `out`. Each piece is checked
+    /// for UTF-8 on its own, which equals checking the whole frame because the head ends
+    /// in an ASCII line feed.
+    pub(crate) fn write_frame_parts(&mut self, out: &mut Vec<u8>, parts: &[&[u8]]) {
+        let text = !self.binary_frames && parts.iter().all(|p| std::str::from_utf8(p).is_ok());
+        let opcode = if text { OP_TEXT } else { OP_BINARY };
+        let key = self.rng.next_key();
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.write_header(out, opcode, len, key);
+        let start = out.len();
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        apply_mask(&mut out[start..], key);
+    }
+
     /// A heart-beat: a text message holding exactly `"\n"` (ActiveMQ drops the
     /// connection on `"\r\n"`).
     pub(crate) fn write_heartbeat(&mut self, out: &mut Vec<u8>) {
@@ -157,7 +174,14 @@ impl WsFraming {
     /// masked in place there.
     fn write_message(&mut self, out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
         let key = self.rng.next_key();
-        let len = payload.len();
+        self.write_header(out, opcode, payload.len(), key);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[start..], key);
+    }
+
+    /// The frame header of a masked, final message of `len` payload bytes.
+    fn write_header(&self, out: &mut Vec<u8>, opcode: u8, len: usize, key: [u8; 4]) {
         out.reserve(14 + len);
         out.push(FIN | opcode);
         if len < 126 {
@@ -170,9 +194,6 @@ impl WsFraming {
             out.extend_from_slice(&(len as u64).to_be_bytes());
         }
         out.extend_from_slice(&key);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        apply_mask(&mut out[start..], key);
     }
 
     /// Decodes wire bytes; see `Framing::read` for the contract. Consumes all of `input`
