@@ -97,6 +97,8 @@ impl Drop for TempDir {
 
 /// A throw-away CA with one server certificate, made with the `openssl` command.
 pub(crate) struct Pki {
+    /// Owns the folder: the files live as long as the `Pki`.
+    #[allow(dead_code)]
     pub dir: TempDir,
     /// The CA certificate (PEM), to trust.
     pub ca_pem: PathBuf,
