@@ -4,7 +4,7 @@
 # Usage: tests/run.sh [ARGS FOR cargo test...]     e.g. tests/run.sh -- --nocapture
 #
 #  1. starts RabbitMQ and ActiveMQ through tests/brokers/*.sh (in parallel; installs
-#     them from Debian's packages the first time) unless they already run;
+#     them from Debian's packages the first time); ones that already run are used;
 #  2. exports the brokers' STOMPWS_* variables (tests/brokers/*.sh env);
 #  3. makes the Python venv ${STOMPWS_VENV:-/tmp/stompws-venv} with stomp.py 9.0.0
 #     (the reference client some tests compare with) and exports STOMPWS_PYTHON;
@@ -13,7 +13,8 @@
 #     to both; with a target selection such as --test NAME a single `cargo test ARGS`);
 #  5. runs the C tests (run_c_tests; none yet);
 #  6. stops the brokers it started (also on failure or interruption), never ones that
-#     were running before it began.
+#     were started otherwise (by hand with tests/brokers/*.sh start). When several runs
+#     overlap on one machine, the last one to finish stops the brokers a run started.
 # Exits non-zero if anything failed; the last lines sum it up.
 set -euo pipefail
 
@@ -24,9 +25,11 @@ SCRIPT_NAME=tests/run.sh
 . tests/brokers/common.sh
 
 BROKERS=(rabbitmq activemq)
-STARTED=()  # brokers this run started, and so stops
-FAILED=()   # names of the steps that failed
-PASSED=0    # test counts read from cargo's "test result:" lines
+OWNER=tests/run.sh # what the broker scripts record as the starter (STOMPWS_BROKER_OWNER)
+RUNS_DIR=$BROKER_DIR/runs # one file per tests/run.sh using the brokers, named by its pid
+REGISTERED=               # set while this run has its file in RUNS_DIR
+FAILED=()                 # names of the steps that failed
+PASSED=0                  # test counts read from cargo's "test result:" lines
 NFAILED=0
 IGNORED=0
 CARGO_LOG=$(mktemp /tmp/stompws-cargo-test.XXXXXX)
@@ -34,54 +37,90 @@ T_START=$(now)
 
 say() { printf '\n== %s\n' "$*"; }
 
-stop_started_brokers() {
-	local b
-	for b in "${STARTED[@]}"; do
-		bash "tests/brokers/$b.sh" stop || FAILED+=("stop $b")
+# One lock for registering runs, starting brokers and deciding to stop them, so that a
+# run never stops the brokers under another run's feet.
+lock_runs() {
+	mkdir -p "$RUNS_DIR"
+	exec 7>>"$BROKER_DIR/runs.lock"
+	flock -w 900 7 || die "could not lock $BROKER_DIR/runs.lock within 900 s"
+}
+unlock_runs() { exec 7>&-; }
+
+# The pids of other tests/run.sh still running; forgets the ones that ended.
+other_runs() {
+	local f pid
+	for f in "$RUNS_DIR"/*; do
+		[ -e "$f" ] || continue
+		pid=${f##*/}
+		[ "$pid" = "$$" ] && continue
+		if cmdline_matches "$pid" run.sh; then
+			echo "$pid"
+		else
+			rm -f "$f"
+		fi
 	done
-	STARTED=()
 }
 
-on_exit() {
-	local rc=$?
-	# Only reached with brokers still listed when the run was cut short.
-	if [ ${#STARTED[@]} -gt 0 ]; then
-		log "stopping the brokers this run started: ${STARTED[*]}"
-		stop_started_brokers
-	fi
-	rm -f "$CARGO_LOG"
-	exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
+# Starts both brokers in parallel; `start` returns at once for one that already runs
+# (and restarts the listeners of a node that is alive without them).
 start_brokers() {
 	say "brokers"
-	local b rc pids=() names=()
+	lock_runs
+	: >"$RUNS_DIR/$$"
+	REGISTERED=1
+	local b i pids=()
 	for b in "${BROKERS[@]}"; do
-		rc=0
-		bash "tests/brokers/$b.sh" status >/dev/null 2>&1 || rc=$?
-		if [ "$rc" != 3 ]; then
-			log "$b was already running; it will be left running"
-			continue
-		fi
-		# Listed before it starts, so that an interrupted start is stopped as well.
-		STARTED+=("$b")
-		(bash "tests/brokers/$b.sh" start 2>&1 | sed -u "s/^/[$b] /") &
+		(STOMPWS_BROKER_OWNER=$OWNER bash "tests/brokers/$b.sh" start 2>&1 | sed -u "s/^/[$b] /") &
 		pids+=($!)
-		names+=("$b")
 	done
-	local i
 	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || FAILED+=("start ${names[$i]}")
+		wait "${pids[$i]}" || FAILED+=("start ${BROKERS[$i]}")
 	done
+	unlock_runs
 	for b in "${BROKERS[@]}"; do
 		bash "tests/brokers/$b.sh" status || true
 		eval "$(bash "tests/brokers/$b.sh" env)"
 	done
 	[ ${#FAILED[@]} -eq 0 ]
 }
+
+# Stops the brokers that a tests/run.sh started, unless another run still uses them
+# (the last run to finish stops them). Brokers started any other way (by hand, with
+# tests/brokers/*.sh start) are left running.
+release_brokers() {
+	[ -n "$REGISTERED" ] || return 0
+	say "brokers"
+	lock_runs
+	rm -f "$RUNS_DIR/$$"
+	REGISTERED=
+	local others b owner
+	others=$(other_runs | tr '\n' ' ')
+	if [ -n "$others" ]; then
+		log "brokers left running for the other tests/run.sh still running (pid ${others% })"
+		unlock_runs
+		return 0
+	fi
+	for b in "${BROKERS[@]}"; do
+		owner=$(cat "$(owner_file "$BROKER_DIR/$b")" 2>/dev/null || true)
+		if [ "$owner" = "$OWNER" ]; then
+			bash "tests/brokers/$b.sh" stop || FAILED+=("stop $b")
+		elif bash "tests/brokers/$b.sh" status >/dev/null 2>&1; then
+			log "$b left running: it was not started by tests/run.sh"
+		fi
+	done
+	unlock_runs
+}
+
+on_exit() {
+	local rc=$?
+	# Reached with this run still registered only when it was cut short.
+	release_brokers || true
+	rm -f "$CARGO_LOG"
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 # A Python venv with stomp.py 9.0.0; exports STOMPWS_PYTHON.
 setup_python() {
@@ -161,10 +200,7 @@ main() {
 			run_c_tests || FAILED+=("C tests")
 		fi
 	fi
-	if [ ${#STARTED[@]} -gt 0 ]; then
-		say "stopping the brokers this run started: ${STARTED[*]}"
-		stop_started_brokers
-	fi
+	release_brokers
 
 	say "summary ($(($(now) - T_START)) s)"
 	if [ ${#FAILED[@]} -eq 0 ]; then

@@ -156,16 +156,16 @@ do_start() {
 	done
 
 	write_config
+	set_owner "$A"
 	: >"$A/log/activemq.log"
 	# The trailing space in $PATTERN: -Dactivemq.base is followed by another argument.
-	setsid "${JAVA:-java}" -Xms64m -Xmx256m -XX:+UseSerialGC \
+	spawn "$A/log/activemq.log" "${JAVA:-java}" -Xms64m -Xmx256m -XX:+UseSerialGC \
 		-Djava.awt.headless=true -Djava.io.tmpdir="$A/tmp" \
 		-Dactivemq.base="$A" -Dactivemq.home="$ACTIVEMQ_HOME" \
 		-Dactivemq.conf="$A/conf" -Dactivemq.data="$A/data" \
 		-Dlog4j.configuration="file:$A/conf/log4j.properties" \
-		-jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$A/conf/activemq.xml" \
-		</dev/null >>"$A/log/activemq.log" 2>&1 8>&- &
-	local pid=$!
+		-jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$A/conf/activemq.xml"
+	local pid=$SPAWNED_PID
 	echo "$pid" >"$JAVA_PID"
 	log "starting the JVM (pid $pid), waiting up to $START_TIMEOUT s for ports ${PORTS[*]}"
 	if ! WAIT_PID=$pid wait_ports "$START_TIMEOUT" "$HOST" "${PORTS[@]}"; then
@@ -187,6 +187,7 @@ do_stop() {
 		rm -f "$JAVA_PID"
 		log "was not running"
 	fi
+	rm -f "$(owner_file "$A")"
 }
 
 do_env() {

@@ -12,6 +12,11 @@
 #   wait_ports SECS H P [P..]  waits until every port answers, false at the deadline
 #   pid_alive PIDFILE PATTERN  true when the recorded pid runs a command line with PATTERN
 #   stop_pid PIDFILE PATTERN SECS  TERM (then KILL after SECS) for the recorded pid only
+#   spawn LOG CMD..     starts CMD in its own session, detached: stdin /dev/null,
+#                       stdout and stderr appended to LOG, no other inherited fd (so no
+#                       caller's lock or pipe stays open in it); sets SPAWNED_PID
+#   set_owner DIR       records $STOMPWS_BROKER_OWNER (tests/run.sh sets it) as the
+#                       starter of the broker whose state folder is DIR
 #   emit NAME VALUE     prints `export NAME="VALUE"`
 #
 # Nothing here kills by process name: only recorded pids whose /proc/PID/cmdline
@@ -38,13 +43,13 @@ now() { date +%s; }
 
 # Packages among the arguments that dpkg does not list as installed, on one line.
 missing_packages() {
-	local p out=()
+	local p found=()
 	for p in "$@"; do
 		if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
-			out+=("$p")
+			found+=("$p")
 		fi
 	done
-	echo "${out[*]}"
+	echo "${found[*]}"
 }
 
 # Puts a policy-rc.d that answers 101 ("action not allowed") in place. One that already
@@ -248,6 +253,36 @@ stop_pid() {
 		sleep 0.2
 	done
 	rm -f "$file"
+}
+
+# spawn LOG CMD...: see the header. The pid is CMD's own (the subshell and setsid exec
+# into it: a background job of a script is no process group leader, so setsid does not
+# fork).
+spawn() {
+	local out=$1
+	shift
+	(
+		local fd
+		for fd in /proc/"$BASHPID"/fd/*; do
+			fd=${fd##*/}
+			if [ "$fd" -gt 2 ]; then
+				eval "exec $fd>&-" 2>/dev/null || true
+			fi
+		done
+		exec setsid "$@" </dev/null >>"$out" 2>&1
+	) &
+	# shellcheck disable=SC2034 # read by the scripts that source this file
+	SPAWNED_PID=$!
+}
+
+# Who started a broker: tests/run.sh stops only brokers it (or another run of it) started.
+owner_file() { printf '%s/owner\n' "$1"; }
+set_owner() {
+	if [ -n "${STOMPWS_BROKER_OWNER:-}" ]; then
+		printf '%s\n' "$STOMPWS_BROKER_OWNER" >"$(owner_file "$1")"
+	else
+		rm -f "$(owner_file "$1")"
+	fi
 }
 
 # --- output --------------------------------------------------------------------------

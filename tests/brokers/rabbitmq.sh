@@ -149,8 +149,8 @@ ensure_epmd() {
 	if epmd -names >/dev/null 2>&1; then
 		return 0
 	fi
-	setsid epmd -address "$HOST" -port 4369 </dev/null >>"$R/log/epmd.log" 2>&1 8>&- &
-	echo $! >"$EPMD_PID"
+	spawn "$R/log/epmd.log" epmd -address "$HOST" -port 4369
+	echo "$SPAWNED_PID" >"$EPMD_PID"
 	local _
 	for _ in $(seq 50); do
 		epmd -names >/dev/null 2>&1 && return 0
@@ -237,8 +237,9 @@ do_start() {
 	ensure_epmd
 	rm -f "$BEAM_PID"
 	: >"$R/log/server.out"
-	setsid "$RABBIT_BIN/rabbitmq-server" </dev/null >>"$R/log/server.out" 2>&1 8>&- &
-	local pid=$!
+	set_owner "$R"
+	spawn "$R/log/server.out" "$RABBIT_BIN/rabbitmq-server"
+	local pid=$SPAWNED_PID
 	echo "$pid" >"$SERVER_PID"
 	log "starting node $NODENAME (pid $pid), waiting up to $START_TIMEOUT s for ports ${PORTS[*]}"
 	if ! WAIT_PID=$pid wait_ports "$START_TIMEOUT" "$HOST" "${PORTS[@]}"; then
@@ -271,6 +272,7 @@ do_stop() {
 	else
 		rm -f "$EPMD_PID"
 	fi
+	rm -f "$(owner_file "$R")"
 	if [ -n "$was_running" ]; then
 		log "stopped"
 	else
