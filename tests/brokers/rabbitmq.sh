@@ -3,8 +3,9 @@
 #
 # Usage: tests/brokers/rabbitmq.sh start|stop|status|env|ctl ARGS...
 #   start   installs the package if missing, writes the configuration into the state
-#           folder and starts the node in the background; returns once every listener
-#           answers (or fails after 60 s and shows the log). Does nothing if it runs.
+#           folder and starts the node, with an empty database, in the background;
+#           returns once every listener answers (or fails after 60 s and shows the
+#           log). Does nothing if it runs; brings the listeners back after stop_app.
 #   stop    stops the node by its recorded pid (and the epmd that start launched).
 #   status  exit 0: running and all listeners answer; 1: process alive but some
 #           listener does not answer (starting, or `ctl stop_app`); 3: not running.
@@ -232,11 +233,16 @@ do_start() {
 		fi
 	done
 
+	# A fresh database at every start: users, vhosts and permissions come from the
+	# definitions file, and queues left by earlier test runs would only pile up.
+	# (ctl stop_app/start_app keeps the node, and so its queues and messages.)
+	rm -rf "$R/mnesia"
 	write_config
 	rabbit_env
 	ensure_epmd
 	rm -f "$BEAM_PID"
 	: >"$R/log/server.out"
+	: >"$R/log/rabbit.log"
 	set_owner "$R"
 	spawn "$R/log/server.out" "$RABBIT_BIN/rabbitmq-server"
 	local pid=$SPAWNED_PID
