@@ -61,6 +61,7 @@ pub fn brokers_required() -> bool {
 ///
 /// When they do not: panics if [`brokers_required`], otherwise prints
 /// `skipping: <var> unreachable` to stderr and returns `None`.
+#[track_caller]
 pub fn url(var: &str) -> Option<String> {
     let url = match std::env::var(var) {
         Ok(v) if !v.is_empty() => v,
