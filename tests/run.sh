@@ -26,8 +26,7 @@ SCRIPT_NAME=tests/run.sh
 
 BROKERS=(rabbitmq activemq)
 OWNER=tests/run.sh # what the broker scripts record as the starter (STOMPWS_BROKER_OWNER)
-RUNS_DIR=$BROKER_DIR/runs # one file per tests/run.sh using the brokers, named by its pid
-REGISTERED=               # set while this run has its file in RUNS_DIR
+REGISTERED=               # set while this run has its file in $RUNS_DIR (common.sh)
 FAILED=()                 # names of the steps that failed
 PASSED=0                  # test counts read from cargo's "test result:" lines
 NFAILED=0
@@ -45,21 +44,6 @@ lock_runs() {
 	flock -w 900 7 || die "could not lock $BROKER_DIR/runs.lock within 900 s"
 }
 unlock_runs() { exec 7>&-; }
-
-# The pids of other tests/run.sh still running; forgets the ones that ended.
-other_runs() {
-	local f pid
-	for f in "$RUNS_DIR"/*; do
-		[ -e "$f" ] || continue
-		pid=${f##*/}
-		[ "$pid" = "$$" ] && continue
-		if cmdline_matches "$pid" run.sh; then
-			echo "$pid"
-		else
-			rm -f "$f"
-		fi
-	done
-}
 
 # Starts both brokers in parallel; `start` returns at once for one that already runs
 # (and restarts the listeners of a node that is alive without them).
@@ -94,7 +78,8 @@ release_brokers() {
 	rm -f "$RUNS_DIR/$$"
 	REGISTERED=
 	local others b owner
-	others=$(other_runs | tr '\n' ' ')
+	# (This run's file is gone, so these are the others.)
+	others=$(live_runs | tr '\n' ' ')
 	if [ -n "$others" ]; then
 		log "brokers left running for the other tests/run.sh still running (pid ${others% })"
 		unlock_runs
