@@ -25,10 +25,10 @@ SCRIPT_NAME=tests/run.sh
 . tests/brokers/common.sh
 
 BROKERS=(rabbitmq activemq)
-OWNER=tests/run.sh # what the broker scripts record as the starter (STOMPWS_BROKER_OWNER)
-REGISTERED=               # set while this run has its file in $RUNS_DIR (common.sh)
-FAILED=()                 # names of the steps that failed
-PASSED=0                  # test counts read from cargo's "test result:" lines
+OWNER=tests/run.sh # what the broker scripts record as starter (STOMPWS_BROKER_OWNER)
+REGISTERED=        # set while this run has its file in $RUNS_DIR (see common.sh)
+FAILED=()          # names of the steps that failed
+PASSED=0           # test counts read from cargo's "test result:" lines
 NFAILED=0
 IGNORED=0
 CARGO_LOG=$(mktemp /tmp/stompws-cargo-test.XXXXXX)
@@ -113,6 +113,10 @@ setup_python() {
 	local venv=${STOMPWS_VENV:-/tmp/stompws-venv}
 	local py=$venv/bin/python
 	local check='import importlib.metadata as m, stomp; assert m.version("stomp.py") == "9.0.0"'
+	# Overlapping runs must not pip-install into the same venv at once.
+	mkdir -p "$(dirname "$venv")"
+	exec 6>>"$venv.lock"
+	flock -w 600 6 || return 1
 	if [ -x "$py" ] && "$py" -c "$check" 2>/dev/null; then
 		log "stomp.py 9.0.0 already in $venv"
 	else
@@ -133,6 +137,7 @@ setup_python() {
 		"$py" -c "$check" || return 1
 		log "installed stomp.py 9.0.0 into $venv"
 	fi
+	exec 6>&-
 	export STOMPWS_PYTHON=$py
 }
 
