@@ -79,6 +79,9 @@ struct Outbox {
     io_sleeping: bool,
     /// Callers waiting in `send` for the buffer to drain.
     space_waiters: usize,
+    /// The socket, for callers to write to themselves while the I/O thread sleeps
+    /// (plain TCP only: a TLS stream has state only its owner may touch).
+    direct_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Queue accounting of one subscription, shared with its receiver.
@@ -159,6 +162,30 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
 }
 
+/// Writes the outbox to the socket from the caller's thread, when that is safe: the
+/// I/O thread sleeps in `poll` (it writes only after clearing `io_sleeping` under the
+/// outbox lock, which the caller holds) and the socket is plain TCP. Saves a wake-up and
+/// a context switch per frame on a quiet connection (request/response round trips).
+/// Returns true when everything was written; otherwise the I/O thread must be woken for
+/// the rest.
+fn write_through(ob: &mut Outbox) -> bool {
+    let Some(fd) = ob.direct_fd else {
+        return false;
+    };
+    if ob.closed {
+        return false;
+    }
+    // SAFETY: the fd belongs to the stream the I/O thread owns and keeps open until it
+    // has marked the outbox closed under this lock (checked above); the buffer is live
+    // and its length is passed with it. The socket is non-blocking.
+    let n = unsafe { libc::send(fd, ob.buf.as_ptr().cast(), ob.buf.len(), libc::MSG_NOSIGNAL) };
+    if n <= 0 {
+        return false; // would block, or an error the I/O thread will meet and report
+    }
+    ob.buf.drain(..n as usize);
+    ob.buf.is_empty()
+}
+
 /// How a caller's frame asks for a receipt.
 enum Receipt {
     None,
@@ -198,6 +225,7 @@ impl Shared {
                 buf: Vec::new(),
                 scratch: Vec::new(),
                 framing: est.writer,
+                direct_fd: (!est.io.stream.is_tls()).then(|| est.io.stream.raw_fd()),
                 closed: false,
                 shutdown: false,
                 io_sleeping: false,
@@ -432,7 +460,10 @@ impl Shared {
                 debug::encoded_line(">>>", &whole)
             })
         };
-        let wake = std::mem::take(&mut ob.io_sleeping);
+        let wake = ob.io_sleeping && !write_through(ob);
+        if wake {
+            ob.io_sleeping = false;
+        }
         drop(guard);
         if wake {
             self.waker.wake();
