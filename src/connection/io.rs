@@ -420,7 +420,7 @@ fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
             },
             "UNSUBSCRIBE",
             b"",
-            false,
+            super::Origin::IoThread,
         );
         shared.event(
             super::Event::SubscriptionClosed,

@@ -186,6 +186,19 @@ fn write_through(ob: &mut Outbox) -> bool {
     ob.buf.is_empty()
 }
 
+/// Who queues a frame, which decides how it reaches the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// An application thread that goes on: the frame waits in the outbox for the I/O
+    /// thread, so a burst of sends leaves in a few large writes.
+    Caller,
+    /// An application thread that will now wait for a receipt: nothing else is coming
+    /// from it, so it writes the outbox itself when it can ([`write_through`]).
+    Awaiting,
+    /// The I/O thread itself, which must never wait for the buffer it drains.
+    IoThread,
+}
+
 /// How a caller's frame asks for a receipt.
 enum Receipt {
     None,
@@ -335,7 +348,12 @@ impl Shared {
         };
         let content_length =
             command == "SEND" && (self.settings.auto_content_length || body.contains(&0));
-        let sent = self.enqueue(
+        let mode = if waiter.is_some() {
+            Origin::Awaiting
+        } else {
+            Origin::Caller
+        };
+        let sent = self.enqueue_frame(
             |w| {
                 for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
                     w.header(n, v);
@@ -346,6 +364,7 @@ impl Shared {
             },
             command,
             body,
+            mode,
         );
         match waiter {
             None => sent,
@@ -390,26 +409,17 @@ impl Shared {
         }
     }
 
-    /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. Waits
-    /// (at most the send timeout) while the outbox is over its high-water mark.
-    pub(crate) fn enqueue(
-        &self,
-        headers: impl FnOnce(&mut FrameWriter<'_>),
-        command: &str,
-        body: &[u8],
-    ) -> Result<()> {
-        self.enqueue_frame(headers, command, body, true)
-    }
-
-    /// [`Shared::enqueue`]; `may_wait` is false on the I/O thread, which must never wait
-    /// for the buffer it is the one to drain.
+    /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. An
+    /// application thread waits (at most the send timeout) while the outbox is over its
+    /// high-water mark; see [`Origin`] for the rest.
     pub(crate) fn enqueue_frame(
         &self,
         headers: impl FnOnce(&mut FrameWriter<'_>),
         command: &str,
         body: &[u8],
-        may_wait: bool,
+        mode: Origin,
     ) -> Result<()> {
+        let may_wait = mode != Origin::IoThread;
         let over = |ob: &Outbox| {
             !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
         };
@@ -460,7 +470,7 @@ impl Shared {
                 debug::encoded_line(">>>", &whole)
             })
         };
-        let wake = ob.io_sleeping && !write_through(ob);
+        let wake = ob.io_sleeping && !(mode == Origin::Awaiting && write_through(ob));
         if wake {
             ob.io_sleeping = false;
         }
@@ -558,12 +568,13 @@ impl Shared {
             rx
         };
         if self
-            .enqueue(
+            .enqueue_frame(
                 |w| {
                     w.header("receipt", &id);
                 },
                 "DISCONNECT",
                 b"",
+                Origin::Awaiting,
             )
             .is_err()
         {
