@@ -1,9 +1,12 @@
 //! Subscriptions: pull queues and push callbacks.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::connection::{Empty, Queue, QueueStats, Shared};
+use crate::connection::{lead_until, Empty, Lead, Queue, QueueStats, Shared};
+
+/// How long an iterator's receive leads before it goes back to a plain wait.
+const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -107,7 +110,23 @@ impl Subscription {
     }
 
     fn take(&self, timeout: Option<Duration>) -> Result<Message> {
-        match self.receiver()?.recv(timeout) {
+        let queue = self.receiver()?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut _follower = None;
+        if timeout != Some(Duration::ZERO) && queue.is_empty() {
+            // About to wait: on a plain socket whose I/O thread is idle, read it here
+            // instead of waiting to be handed the message (see connection/reader.rs).
+            _follower = Some(match self.shared.try_lead() {
+                Lead::Leader(fd) => {
+                    let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);
+                    lead_until(&self.shared, fd, until, &mut || !queue.is_empty());
+                    self.shared.follow()
+                }
+                Lead::Follower(f) => f,
+            });
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match queue.recv(timeout) {
             Ok(f) => Ok(self.wrap(f)),
             Err(Empty::Timeout) => Err(Error::Timeout),
             Err(Empty::Closed) => Err(Error::Disconnected),

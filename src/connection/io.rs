@@ -187,7 +187,10 @@ impl<'a> Io<'a> {
         if !ob.buf.is_empty() && !ob.shutdown {
             return None;
         }
-        let leaders_welcome = ob.leader || ob.window_until.is_some_and(|w| now < w);
+        // A leader reads for everyone; in the window, a leader may come, unless callers
+        // already wait that only this thread would serve.
+        let leaders_welcome =
+            ob.leader || (ob.followers == 0 && ob.window_until.is_some_and(|w| now < w));
         let poll_socket = more_to_read || !leaders_welcome;
         ob.io_sleeping = true;
         ob.io_polls_socket = poll_socket;

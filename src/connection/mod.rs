@@ -36,6 +36,7 @@ use crate::transport::{self, Endpoint, Framing, RawIo};
 
 pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
 pub(crate) use queue::{Empty, Queue};
+pub(crate) use reader::lead_until;
 
 /// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
 /// enough to keep memory flat, large enough that a publisher on one core fills a whole
@@ -89,6 +90,12 @@ struct Outbox {
     leader: bool,
     /// Until then the I/O thread leaves the socket to leaders.
     window_until: Option<Instant>,
+    /// Plain sends written through since a caller last waited: past a few, a burst is
+    /// under way and is left to the I/O thread to write in large batches.
+    through_streak: u32,
+    /// Callers waiting without leading: while there are any (and no leader), the I/O
+    /// thread must watch the socket for them.
+    followers: usize,
 }
 
 /// Queue accounting of one subscription, shared with its receiver.
@@ -200,11 +207,33 @@ fn write_through(ob: &mut Outbox) -> bool {
     ob.buf.is_empty()
 }
 
+/// What a caller about to wait became; see [`Shared::try_lead`].
+pub(crate) enum Lead<'a> {
+    /// It reads the socket itself, on this descriptor, until its answer came.
+    Leader(std::os::fd::RawFd),
+    /// It waits to be handed its answer; registered until dropped.
+    Follower(Follower<'a>),
+}
+
+/// A registered follower; see [`Lead`].
+pub(crate) struct Follower<'a>(&'a Shared);
+
+impl Drop for Follower<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.outbox).followers -= 1;
+    }
+}
+
+/// Plain sends a caller writes itself before the rest of a burst goes to the I/O thread.
+const BURST: u32 = 4;
+
 /// Who queues a frame, which decides how it reaches the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// An application thread that goes on: the frame waits in the outbox for the I/O
-    /// thread, so a burst of sends leaves in a few large writes.
+    /// An application thread that goes on. When the I/O thread sleeps its frame is
+    /// written at once (a request whose answer will be waited for), except within a
+    /// burst of sends with nobody waiting in between: those wait in the outbox for the
+    /// I/O thread, so that they leave in a few large writes.
     Caller,
     /// An application thread that will now wait for a receipt: nothing else is coming
     /// from it, so it writes the outbox itself when it can ([`write_through`]).
@@ -257,6 +286,8 @@ impl Shared {
                 io_polls_socket: true,
                 leader: false,
                 window_until: None,
+                through_streak: 0,
+                followers: 0,
                 closed: false,
                 shutdown: false,
                 io_sleeping: false,
@@ -422,11 +453,13 @@ impl Shared {
 
     fn wait_receipt(&self, id: &str, rx: &Receiver<Result<()>>, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        if let Some(fd) = self.try_lead() {
-            if let Some(answer) = reader::lead(self, fd, rx, deadline) {
-                return answer;
-            }
-        }
+        let _follower = match self.try_lead() {
+            Lead::Leader(fd) => match reader::lead(self, fd, rx, deadline) {
+                Some(answer) => return answer,
+                None => self.follow(),
+            },
+            Lead::Follower(f) => f,
+        };
         match rx.recv_deadline(deadline) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
@@ -498,7 +531,21 @@ impl Shared {
                 debug::encoded_line(">>>", &whole)
             })
         };
-        let wake = ob.io_sleeping && !(mode == Origin::Awaiting && write_through(ob));
+        let through = match mode {
+            Origin::Awaiting => true,
+            Origin::Caller => ob.through_streak < BURST,
+            Origin::Internal => false,
+        };
+        let mut wrote_all = false;
+        if ob.io_sleeping && through {
+            // Every attempt counts: a full socket buffer must not turn a burst into a
+            // failed syscall per send.
+            if mode == Origin::Caller {
+                ob.through_streak += 1;
+            }
+            wrote_all = write_through(ob);
+        }
+        let wake = ob.io_sleeping && !wrote_all;
         if wake {
             ob.io_sleeping = false;
         }
@@ -539,15 +586,28 @@ impl Shared {
         }
     }
 
-    /// Takes the leader role when the I/O thread sleeps off the socket; see `reader.rs`.
-    fn try_lead(&self) -> Option<std::os::fd::RawFd> {
+    /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
+    /// socket (see `reader.rs`), or registers the caller as a follower that the I/O
+    /// thread has to serve.
+    pub(crate) fn try_lead(&self) -> Lead<'_> {
         let mut ob = lock(&self.outbox);
-        let fd = ob.direct_fd?;
-        if ob.closed || ob.leader || !ob.io_sleeping || ob.io_polls_socket {
-            return None;
+        ob.through_streak = 0; // a caller waits: the next send starts a new burst
+        match ob.direct_fd {
+            Some(fd) if !ob.closed && !ob.leader && ob.io_sleeping && !ob.io_polls_socket => {
+                ob.leader = true;
+                Lead::Leader(fd)
+            }
+            _ => {
+                ob.followers += 1;
+                Lead::Follower(Follower(self))
+            }
         }
-        ob.leader = true;
-        Some(fd)
+    }
+
+    /// Registers a caller that waits without leading (after leading gave up).
+    pub(crate) fn follow(&self) -> Follower<'_> {
+        lock(&self.outbox).followers += 1;
+        Follower(self)
     }
 
     /// Gives the leader role back, keeping the window open for the next round trip;
@@ -556,15 +616,16 @@ impl Shared {
         let mut ob = lock(&self.outbox);
         ob.leader = false;
         ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);
+        let followers = ob.followers > 0;
         drop(ob);
-        if self.leader_ended.load(Ordering::Acquire) {
+        if followers || self.leader_ended.load(Ordering::Acquire) {
             self.waker.wake();
         }
     }
 
     /// After a RECEIPT: request/response traffic tends to come in runs, so the I/O
     /// thread leaves the socket to a leader for a moment.
-    fn open_leader_window(&self) {
+    pub(crate) fn open_leader_window(&self) {
         let mut ob = lock(&self.outbox);
         if ob.direct_fd.is_some() {
             ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);

@@ -76,6 +76,11 @@ impl<T> Queue<T> {
         self.ready.notify_all();
     }
 
+    /// True when nothing is queued (and so a receive would wait).
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.inner).items.is_empty()
+    }
+
     /// The next item, waiting at most `timeout` (`None`: until one comes or the queue
     /// closes; `Some(ZERO)`: just look).
     pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<T, Empty> {

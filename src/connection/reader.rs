@@ -242,6 +242,8 @@ fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
         Target::Pull(q) => {
             if q.push_quiet(frame) {
                 batch.subs.add(q);
+                // Someone waited for this: likely request/response, as after a RECEIPT.
+                shared.open_leader_window();
             }
         }
         Target::Callback(slot) => {
@@ -307,14 +309,21 @@ pub(crate) fn lead(
     rx: &Receiver<Result<()>>,
     deadline: Instant,
 ) -> Option<Result<()>> {
-    let mut answer = None;
+    lead_until(shared, fd, deadline, &mut || !rx.is_empty());
+    rx.try_recv().ok()
+}
+
+/// Reads the socket as the leader until `done` holds, the deadline passes or the
+/// session ends, then gives the leader role back.
+pub(crate) fn lead_until(
+    shared: &Shared,
+    fd: RawFd,
+    deadline: Instant,
+    done: &mut dyn FnMut() -> bool,
+) {
     {
         let mut rs = lock(&shared.read_side);
-        while rs.end.is_none() && shared.is_connected() {
-            if let Ok(r) = rx.try_recv() {
-                answer = Some(r);
-                break;
-            }
+        while rs.end.is_none() && shared.is_connected() && !done() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -342,12 +351,8 @@ pub(crate) fn lead(
                 shared.enqueue_wire(&replies);
             }
         }
-        if answer.is_none() {
-            answer = rx.try_recv().ok();
-        }
     }
     shared.end_lead();
-    answer
 }
 
 /// poll(2) for one readable descriptor, at most `timeout` (rounded up to 1 ms).
