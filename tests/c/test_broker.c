@@ -74,6 +74,21 @@ static stompws_result send_text(stompws_client *client, const char *destination,
     return stompws_client_send(client, destination, NULL, 0, (const uint8_t *)text, strlen(text));
 }
 
+/* Takes whatever is left on a queue, so a test that leaves messages unacked on purpose
+ * does not leave them in the broker. */
+static void drain(const char *queue)
+{
+    stompws_client *client = connect_version(NULL);
+    stompws_subscription *sub = NULL;
+    stompws_message *message = NULL;
+    if (client &&
+        CHECK_OK(stompws_client_subscribe(client, queue, STOMPWS_ACK_MODE_AUTO, NULL, 0, &sub)))
+        while (stompws_subscription_receive(sub, 300, &message) == STOMPWS_RESULT_OK)
+            stompws_message_free(message);
+    stompws_subscription_free(sub);
+    stompws_client_free(client);
+}
+
 /* ---- tests ---- */
 
 static void test_session(void)
@@ -364,8 +379,8 @@ static void test_nack_on_10(void)
     stompws_message *message = NULL;
     if (!client)
         return;
-    /* Auto ack, so nothing stays behind in the queue. */
-    if (CHECK_OK(stompws_client_subscribe(client, q, STOMPWS_ACK_MODE_AUTO, NULL, 0, &sub)) &&
+    /* Client ack: acking or nacking an ack:auto message is refused for its own reason. */
+    if (CHECK_OK(stompws_client_subscribe(client, q, STOMPWS_ACK_MODE_CLIENT, NULL, 0, &sub)) &&
         CHECK_OK(send_text(client, q, "nack me")) &&
         CHECK_OK(stompws_subscription_receive(sub, 5000, &message))) {
         CHECK_RESULT(stompws_message_nack(message, NULL, 0), STOMPWS_RESULT_UNSUPPORTED);
@@ -375,6 +390,7 @@ static void test_nack_on_10(void)
     stompws_message_free(message);
     stompws_subscription_free(sub);
     stompws_client_free(client);
+    drain(q);
 }
 
 /* NACK on 1.1 and 1.2. RabbitMQ requeues a NACKed message at once (redelivered:true);
@@ -495,8 +511,10 @@ static void test_handles_outlive_client(void)
     stompws_subscription *sub = NULL;
     stompws_message *m1 = NULL, *m2 = NULL;
     stompws_transaction *t1 = NULL, *t2 = NULL;
+    /* Client acks: messages of an ack:auto subscription may not be acked at all. */
     if (!client ||
-        !CHECK_OK(stompws_client_subscribe(client, q, STOMPWS_ACK_MODE_AUTO, NULL, 0, &sub)) ||
+        !CHECK_OK(stompws_client_subscribe(client, q, STOMPWS_ACK_MODE_CLIENT_INDIVIDUAL, NULL, 0,
+                                           &sub)) ||
         !CHECK_OK(send_text(client, q, "one")) || !CHECK_OK(send_text(client, q, "two")) ||
         !CHECK_OK(stompws_subscription_receive(sub, 5000, &m1)) ||
         !CHECK_OK(stompws_subscription_receive(sub, 5000, &m2)) ||
@@ -532,6 +550,7 @@ out:
     stompws_subscription_free(sub);
     stompws_transaction_free(t2);
     stompws_message_free(m2);
+    drain(q); /* the two unacked messages went back to the queue */
 }
 
 struct replier {
@@ -761,7 +780,8 @@ static void test_receipt_header(void)
 }
 
 /* The read-only user may not publish. ActiveMQ answers the SEND's receipt with an ERROR
- * and stays connected; RabbitMQ's ERROR names no receipt and it closes the connection. */
+ * (and would stay connected); RabbitMQ's ERROR names no receipt and it closes the
+ * connection. Either way an ERROR ends the session, and close_reason keeps why. */
 static void test_refused_send(void)
 {
     char q[128];
@@ -779,7 +799,11 @@ static void test_refused_send(void)
         CHECK_RESULT(stompws_client_send_with_receipt(client, q, NULL, 0, (const uint8_t *)"x", 1),
                      STOMPWS_RESULT_SERVER_ERROR);
         CHECK_CONTAINS(last_error(), "not authorized");
-        CHECK(stompws_client_is_connected(client));
+        WAIT_UNTIL(!stompws_client_is_connected(client), 2000);
+        CHECK(!stompws_client_is_connected(client));
+        char reason[512] = "";
+        stompws_client_close_reason(client, reason, sizeof reason);
+        CHECK_CONTAINS(reason, "not authorized");
     }
     stompws_client_free(client);
 }
