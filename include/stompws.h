@@ -16,4 +16,828 @@
 #define STOMPWS_VERSION "0.1.0"
 
 
+/**
+ * The result of every fallible function. The numbers are part of the ABI and are never
+ * reused. `stompws_last_error` gives the detail of a failure on the same thread.
+ */
+typedef enum stompws_result {
+  /**
+   * Success; out-params were written.
+   */
+  STOMPWS_RESULT_OK = 0,
+  /**
+   * A required pointer argument was NULL. Nothing was done.
+   */
+  STOMPWS_RESULT_NULL_PARAMETER = 1,
+  /**
+   * Bad URL, bad header name or value, invalid UTF-8, a value out of range, or a call
+   * on a handle in the wrong state.
+   */
+  STOMPWS_RESULT_INVALID_ARGUMENT = 2,
+  /**
+   * The wait ended before the answer came.
+   */
+  STOMPWS_RESULT_TIMEOUT = 3,
+  /**
+   * The connection is closed, was lost, or never came up.
+   */
+  STOMPWS_RESULT_DISCONNECTED = 4,
+  /**
+   * The broker sent an ERROR frame; `stompws_last_error` holds its message and body.
+   */
+  STOMPWS_RESULT_SERVER_ERROR = 5,
+  /**
+   * A malformed or oversized frame, or an unexpected reply.
+   */
+  STOMPWS_RESULT_PROTOCOL = 6,
+  /**
+   * TLS setup, handshake or certificate failure.
+   */
+  STOMPWS_RESULT_TLS = 7,
+  /**
+   * Name lookup, connect refused, read or write failure.
+   */
+  STOMPWS_RESULT_IO = 8,
+  /**
+   * The HTTP upgrade to WebSocket was refused.
+   */
+  STOMPWS_RESULT_HANDSHAKE = 9,
+  /**
+   * The operation does not exist here, e.g. NACK on a STOMP 1.0 session.
+   */
+  STOMPWS_RESULT_UNSUPPORTED = 10,
+  /**
+   * An internal error (a Rust panic) was caught at the boundary.
+   */
+  STOMPWS_RESULT_PANIC = 11,
+} stompws_result;
+
+/**
+ * A connection life-cycle event, passed to the event callback.
+ */
+typedef enum stompws_event {
+  /**
+   * After the first connect (and, later, each successful reconnect).
+   */
+  STOMPWS_EVENT_CONNECTED = 0,
+  /**
+   * Socket closed, I/O error or heart-beat timeout; the detail says which.
+   */
+  STOMPWS_EVENT_CONNECTION_LOST = 1,
+  /**
+   * A reconnect attempt starts (reserved until reconnect is built).
+   */
+  STOMPWS_EVENT_RECONNECTING = 2,
+  /**
+   * An ERROR frame arrived; the detail is its `message` header.
+   */
+  STOMPWS_EVENT_SERVER_ERROR = 3,
+  /**
+   * Closed for good (disconnect, or the connection was lost).
+   */
+  STOMPWS_EVENT_DISCONNECTED = 4,
+  /**
+   * A pull subscription was closed because its queue passed the configured limit;
+   * the detail names the subscription id.
+   */
+  STOMPWS_EVENT_SUBSCRIPTION_CLOSED = 5,
+} stompws_event;
+
+/**
+ * A connection to a broker. Created by `stompws_client_connect`, freed by
+ * `stompws_client_free`. Thread-safe: any number of threads may use it at once, except
+ * that `stompws_client_free` must not race with other calls on it.
+ */
+typedef struct stompws_client stompws_client;
+
+/**
+ * Connection settings. Created by `stompws_config_new`, freed by `stompws_config_free`.
+ * Not thread-safe: use one config from one thread at a time. Only read during
+ * `stompws_client_connect`, so it may be freed or reused right after.
+ */
+typedef struct stompws_config stompws_config;
+
+/**
+ * A received message. Immutable; may be read from any thread. Owned ones (from
+ * `stompws_subscription_receive` or `stompws_message_clone`) are freed with
+ * `stompws_message_free`; the one passed to a callback is borrowed for the call.
+ */
+typedef struct stompws_message stompws_message;
+
+/**
+ * A subscription. Created by `stompws_client_subscribe` or
+ * `stompws_client_subscribe_callback`, freed by `stompws_subscription_free` (which
+ * unsubscribes if still active). Thread-safe like the client; may outlive it.
+ */
+typedef struct stompws_subscription stompws_subscription;
+
+/**
+ * A transaction. Created by `stompws_client_begin`, freed by
+ * `stompws_transaction_free` (which aborts it if neither commit nor abort was tried).
+ */
+typedef struct stompws_transaction stompws_transaction;
+
+/**
+ * One STOMP header passed in: both strings NUL-terminated UTF-8, borrowed for the call.
+ */
+typedef struct stompws_header {
+  /**
+   * The header name.
+   */
+  const char *name;
+  /**
+   * The header value.
+   */
+  const char *value;
+} stompws_header;
+
+/**
+ * How messages of a subscription are acknowledged: one of the `STOMPWS_ACK_MODE_*`
+ * constants. Declared as an integer so that an out-of-range value is reported as
+ * `STOMPWS_RESULT_INVALID_ARGUMENT` instead of being undefined behaviour.
+ */
+typedef uint32_t stompws_ack_mode;
+
+/**
+ * A push subscription's callback: runs on the client's dispatch thread, one message at
+ * a time, in arrival order. `message` is borrowed for the call (`stompws_message_clone`
+ * keeps it). It may call any stompws function (send, ack, subscribe, even wait for
+ * receipts) except `stompws_client_disconnect` of this client, which returns
+ * INVALID_ARGUMENT there; `stompws_client_free` of this client from inside it takes
+ * effect when it returns. It must return normally (no C++ exception, no longjmp).
+ */
+typedef void (*stompws_message_fn)(void *userdata, const struct stompws_message *message);
+
+/**
+ * The debug hook: called with one line of text per frame sent (">>> SEND ...") and
+ * received ("<<< MESSAGE ..."), headers included, body abbreviated, passcode never
+ * shown. `line` is borrowed for the call. It may run on any of the client's threads
+ * (also the I/O thread), several at once, so it must be quick, thread-safe, and must
+ * not call back into the library. `userdata` is passed back as is; it must stay valid
+ * until the client is freed. A NULL `fn` removes the hook.
+ */
+typedef void (*stompws_debug_fn)(void *userdata, const char *line);
+
+/**
+ * The event hook: runs on the client's dispatch thread (never the I/O thread), so it
+ * may call the library, even wait for a receipt; disconnecting or freeing this client
+ * from inside it is treated as in a message callback. `detail` is borrowed for the
+ * call. `userdata` must stay valid until the client is freed. It must return normally
+ * (no C++ exception or longjmp out of it).
+ */
+typedef void (*stompws_event_fn)(void *userdata, enum stompws_event event, const char *detail);
+
+/**
+ * `ack:auto`: delivered means acknowledged.
+ */
+#define STOMPWS_ACK_MODE_AUTO 0
+
+/**
+ * `ack:client`: an ACK covers this message and every earlier one (cumulative).
+ */
+#define STOMPWS_ACK_MODE_CLIENT 1
+
+/**
+ * `ack:client-individual`: each message is acknowledged on its own.
+ */
+#define STOMPWS_ACK_MODE_CLIENT_INDIVIDUAL 2
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * A static, lower-case description of a result, e.g. `"timeout"`. Never NULL; an
+ * unknown value gives `"unknown result"`. Thread-safe.
+ */
+const char *stompws_result_str(uint32_t result);
+
+/**
+ * Copies the calling thread's last error detail into `buf`, NUL-terminated and
+ * truncated to `buf_len` bytes, and returns the full length of the detail (like
+ * snprintf: a return value >= `buf_len` means it was cut). `buf` may be NULL when
+ * `buf_len` is 0, to ask for the length.
+ *
+ * For `STOMPWS_RESULT_SERVER_ERROR` the detail is the ERROR frame's `message` header,
+ * then its body on the next line; for IO and HANDSHAKE errors it names the peer and,
+ * for a refused upgrade, the HTTP status line. Every fallible call clears it on entry,
+ * so after a success it is empty (returns 0). Thread-safe: each thread has its own.
+ *
+ * # Safety
+ * `buf` must be NULL or valid for `buf_len` bytes of writes.
+ */
+size_t stompws_last_error(char *buf, size_t buf_len);
+
+/**
+ * The library version, `"0.1.0"`, the same text as the `STOMPWS_VERSION` macro of the
+ * header it was built with. Static; never NULL; thread-safe.
+ */
+const char *stompws_version(void);
+
+/**
+ * Connects to `url` and blocks until CONNECTED, an ERROR frame (SERVER_ERROR, with the
+ * broker's message in `stompws_last_error`), or the connect timeout (TIMEOUT).
+ *
+ * `url`: `ws://host[:port]/path`, `wss://...`, `tcp://host:port` (plain STOMP) or
+ * `ssl://host:port` (STOMP over TLS); another scheme is INVALID_ARGUMENT. `config` may
+ * be NULL (defaults) and is only read during the call. On OK, `*out` receives a client
+ * the caller owns and frees with `stompws_client_free`.
+ *
+ * # Safety
+ * `url` is NULL or NUL-terminated; `config` is NULL or a live config; `out` is NULL or
+ * writable.
+ */
+enum stompws_result stompws_client_connect(const char *url,
+                                           const struct stompws_config *config,
+                                           struct stompws_client **out);
+
+/**
+ * The negotiated STOMP version: "1.0", "1.1" or "1.2"; NULL if `client` is NULL.
+ * Borrowed from the client: valid until `stompws_client_free`.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+const char *stompws_client_version(const struct stompws_client *client);
+
+/**
+ * The CONNECTED frame's `server` header, or NULL when absent (or `client` is NULL).
+ * Borrowed from the client: valid until `stompws_client_free`.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+const char *stompws_client_server(const struct stompws_client *client);
+
+/**
+ * The CONNECTED frame's `session` header, or NULL when absent (or `client` is NULL).
+ * Borrowed from the client: valid until `stompws_client_free`.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+const char *stompws_client_session(const struct stompws_client *client);
+
+/**
+ * Whether the connection is still up; false for NULL. Thread-safe.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+bool stompws_client_is_connected(const struct stompws_client *client);
+
+/**
+ * Why the connection closed (the ERROR text, heart-beat timeout, I/O error...), copied
+ * into `buf` like `stompws_last_error` (NUL-terminated, truncated, full length
+ * returned). 0 while connected, or for a NULL client.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `buf` is NULL or valid for `buf_len` bytes.
+ */
+size_t stompws_client_close_reason(const struct stompws_client *client, char *buf, size_t buf_len);
+
+/**
+ * DISCONNECT with a receipt, wait for it (at most `timeout_ms`; 0 = do not wait), close
+ * the connection and stop the client's threads. OK when the receipt came, when the
+ * broker closed the connection cleanly instead (RabbitMQ over ws never sends this
+ * receipt), or when the connection was already closed; calling it again returns OK.
+ * TIMEOUT if neither happened in time (the connection is closed anyway). From inside a
+ * callback of this client: INVALID_ARGUMENT (it would wait for itself).
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+enum stompws_result stompws_client_disconnect(struct stompws_client *client, uint32_t timeout_ms);
+
+/**
+ * Frees the client. If still connected: DISCONNECT, waiting at most 1000 ms for its
+ * receipt. Called from inside a callback of this client, it takes effect when that
+ * callback returns. NULL is fine; call at most once, and not while other threads use
+ * the client. Subscriptions, messages and transactions stay valid and answer
+ * DISCONNECTED afterwards.
+ *
+ * # Safety
+ * `client` is NULL or a live client, not used afterwards.
+ */
+void stompws_client_free(struct stompws_client *client);
+
+/**
+ * SEND. OK means the frame is queued for the socket, not that the broker has it: put a
+ * `receipt` header among `headers` (the call then waits for the RECEIPT, up to the
+ * receipt timeout) or use `stompws_client_send_with_receipt`. To confirm a batch, send
+ * it and then one frame with a receipt (brokers process a connection's frames in
+ * order). `destination` and `content-length` are the library's: a caller header with
+ * either name is INVALID_ARGUMENT, as is a header STOMP cannot carry. `headers` may be
+ * NULL when `header_count` is 0, `body` may be NULL when `body_len` is 0; both are
+ * borrowed for the call only. The body may hold NUL bytes. Thread-safe.
+ *
+ * # Safety
+ * `client` is NULL or a live client; strings NULL or NUL-terminated; `headers` valid
+ * for `header_count` elements; `body` valid for `body_len` bytes.
+ */
+enum stompws_result stompws_client_send(struct stompws_client *client,
+                                        const char *destination,
+                                        const struct stompws_header *headers,
+                                        size_t header_count,
+                                        const uint8_t *body,
+                                        size_t body_len);
+
+/**
+ * The same as `stompws_client_send`, with a generated `receipt` header; returns once
+ * the broker's RECEIPT came (TIMEOUT after the receipt timeout, SERVER_ERROR if an
+ * ERROR frame names it).
+ *
+ * # Safety
+ * As for `stompws_client_send`.
+ */
+enum stompws_result stompws_client_send_with_receipt(struct stompws_client *client,
+                                                     const char *destination,
+                                                     const struct stompws_header *headers,
+                                                     size_t header_count,
+                                                     const uint8_t *body,
+                                                     size_t body_len);
+
+/**
+ * Pull subscription: messages queue up until `stompws_subscription_receive` takes them.
+ * The id is generated unless `headers` carry an `id`. Extra headers (`selector`,
+ * `prefetch-count`, `activemq.prefetchSize`, ...) are passed through; `destination` and
+ * `ack` are the library's (INVALID_ARGUMENT among `headers`). A `receipt` header makes
+ * the call wait for it. On OK, `*out` receives a subscription the caller owns and frees
+ * with `stompws_subscription_free`. The queue is bounded by
+ * `stompws_config_set_queue_limit`.
+ *
+ * # Safety
+ * `client` is NULL or a live client; strings NULL or NUL-terminated; `headers` valid
+ * for `header_count` elements; `out` NULL or writable.
+ */
+enum stompws_result stompws_client_subscribe(struct stompws_client *client,
+                                             const char *destination,
+                                             stompws_ack_mode ack,
+                                             const struct stompws_header *headers,
+                                             size_t header_count,
+                                             struct stompws_subscription **out);
+
+/**
+ * Push subscription: `fn` is called for every message (see `stompws_message_fn`),
+ * with `userdata` passed back as is. After `stompws_subscription_free` (or unsubscribe)
+ * returns, `fn` is never called again and `userdata` may be released; free waits for a
+ * running call of `fn` to finish, unless it is called from inside `fn`. Headers as for
+ * `stompws_client_subscribe`. On OK, `*out` receives the subscription (owned).
+ *
+ * # Safety
+ * As for `stompws_client_subscribe`; `fn` non-NULL and callable from another thread;
+ * `userdata` valid on the dispatch thread until the subscription is freed.
+ */
+enum stompws_result stompws_client_subscribe_callback(struct stompws_client *client,
+                                                      const char *destination,
+                                                      stompws_ack_mode ack,
+                                                      const struct stompws_header *headers,
+                                                      size_t header_count,
+                                                      stompws_message_fn fn,
+                                                      void *userdata,
+                                                      struct stompws_subscription **out);
+
+/**
+ * BEGIN a transaction. `transaction_id` NULL: an id is generated. On OK, `*out`
+ * receives the transaction (owned; free with `stompws_transaction_free`). Frames join
+ * it through a `transaction` header carrying `stompws_transaction_id`.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `transaction_id` NULL or NUL-terminated; `out`
+ * NULL or writable.
+ */
+enum stompws_result stompws_client_begin(struct stompws_client *client,
+                                         const char *transaction_id,
+                                         struct stompws_transaction **out);
+
+/**
+ * A new config with the defaults: no login, heart-beats 10000/10000 ms, versions
+ * "1.2,1.1,1.0", 30 s timeouts, 64 MiB frames, TLS verified against the system roots.
+ * Never NULL (allocation failure aborts, as in any Rust program). The caller owns it
+ * and frees it with `stompws_config_free`.
+ */
+struct stompws_config *stompws_config_new(void);
+
+/**
+ * Frees a config. NULL is fine. Call at most once per config.
+ *
+ * # Safety
+ * `config` is NULL or a config from `stompws_config_new`, not used afterwards.
+ */
+void stompws_config_free(struct stompws_config *config);
+
+/**
+ * CONNECT `login` and `passcode` (both required). They go unescaped in CONNECT, so a
+ * line break in either is INVALID_ARGUMENT. The passcode never appears in debug output.
+ *
+ * # Safety
+ * `config` is NULL or a live config; strings are NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_set_login(struct stompws_config *config,
+                                             const char *login,
+                                             const char *passcode);
+
+/**
+ * The STOMP `host` header (RabbitMQ: the virtual host, e.g. "/"). Not sent by default,
+ * a deliberate deviation from STOMP 1.1/1.2: RabbitMQ refuses a `host` it does not
+ * know, such as the URL's host name.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `host` is NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_set_host(struct stompws_config *config, const char *host);
+
+/**
+ * Heart-beats asked for, in ms: how often we promise to send and how often we want to
+ * hear from the broker. 0 disables a direction. Default 10000, 10000.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_heartbeat(struct stompws_config *config,
+                                                 uint32_t outgoing_ms,
+                                                 uint32_t incoming_ms);
+
+/**
+ * The `accept-version` list, e.g. "1.2" or "1.1,1.0". Default "1.2,1.1,1.0". An
+ * unknown version is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `accept_version` is NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_set_versions(struct stompws_config *config,
+                                                const char *accept_version);
+
+/**
+ * Overrides the `Sec-WebSocket-Protocol` offer (comma separated). Default: derived from
+ * the versions, "v12.stomp,v11.stomp,v10.stomp". "" offers none.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `comma_list` is NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_set_subprotocols(struct stompws_config *config,
+                                                    const char *comma_list);
+
+/**
+ * WebSocket only: `true` sends every frame as a binary message. By default a frame goes
+ * as a text message when it is valid UTF-8 and as binary otherwise (ActiveMQ ignores
+ * binary messages; RabbitMQ closes on non-UTF-8 text).
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_binary_frames(struct stompws_config *config, bool always);
+
+/**
+ * Adds a header to the CONNECT frame, e.g. `client-id`. CONNECT is not escaped, so a
+ * line break, or a ':' in the name, is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config; strings are NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_add_connect_header(struct stompws_config *config,
+                                                      const char *name,
+                                                      const char *value);
+
+/**
+ * Adds a header to the WebSocket upgrade request (Authorization, Cookie, Origin). The
+ * name must be an HTTP token and the value free of CR and LF.
+ *
+ * # Safety
+ * `config` is NULL or a live config; strings are NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_add_http_header(struct stompws_config *config,
+                                                   const char *name,
+                                                   const char *value);
+
+/**
+ * One deadline for TCP, TLS, the WebSocket upgrade and CONNECTED. Default 30000 ms; 0
+ * is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_connect_timeout(struct stompws_config *config, uint32_t ms);
+
+/**
+ * How long a call that asked for a receipt waits for it (commit, abort, disconnect,
+ * any call with a `receipt` header). Default 30000 ms; 0 is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_receipt_timeout(struct stompws_config *config, uint32_t ms);
+
+/**
+ * How long a send may wait for room in the outgoing buffer. Default 30000 ms; 0 is
+ * INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_send_timeout(struct stompws_config *config, uint32_t ms);
+
+/**
+ * Silence longer than `factor` times the negotiated incoming heart-beat interval means
+ * the connection is lost. Default 2.0; below 1.0 or not finite is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_heartbeat_tolerance(struct stompws_config *config,
+                                                           double factor);
+
+/**
+ * The largest inbound frame (and WebSocket message) accepted; a larger one closes the
+ * connection with a protocol error, before its memory is allocated. Default 64 MiB;
+ * below 64 bytes is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_max_frame_size(struct stompws_config *config, size_t bytes);
+
+/**
+ * Bounds each subscription's queue. When either bound is passed the subscription is
+ * closed (UNSUBSCRIBE), `STOMPWS_EVENT_SUBSCRIPTION_CLOSED` is reported, and its
+ * receiver gets the queued messages, then DISCONNECTED. Default 1000000 messages,
+ * 256 MiB; 0 is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_queue_limit(struct stompws_config *config,
+                                                   size_t messages,
+                                                   size_t bytes);
+
+/**
+ * `true` (default): every SEND carries `content-length`. `false`: only bodies holding a
+ * NUL byte get one (ActiveMQ then delivers a TextMessage).
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_auto_content_length(struct stompws_config *config,
+                                                           bool always);
+
+/**
+ * Trusts the certificates in this PEM file in addition to the system's roots. The file
+ * is read when connecting; a path that does not exist now is INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `pem_path` is NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_set_tls_ca_file(struct stompws_config *config,
+                                                   const char *pem_path);
+
+/**
+ * Presents this client certificate (PEM) with its private key (PKCS#8 PEM). Paths that
+ * do not exist now are INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` is NULL or a live config; paths are NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_set_tls_client_cert(struct stompws_config *config,
+                                                       const char *cert_pem_path,
+                                                       const char *key_pem_path);
+
+/**
+ * Skips certificate and host name verification. Off by default; for tests only.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_tls_insecure(struct stompws_config *config, bool insecure);
+
+/**
+ * Reconnect with back-off. Not built yet: returns STOMPWS_RESULT_UNSUPPORTED (after the
+ * NULL check) and leaves the config unchanged.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+enum stompws_result stompws_config_set_reconnect(struct stompws_config *config,
+                                                 uint32_t initial_delay_ms,
+                                                 uint32_t max_delay_ms,
+                                                 uint32_t max_attempts);
+
+/**
+ * Another broker to try on connect and reconnect. Not built yet: returns
+ * STOMPWS_RESULT_UNSUPPORTED (after the NULL checks) and leaves the config unchanged.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `url` is NULL or NUL-terminated.
+ */
+enum stompws_result stompws_config_add_failover_url(struct stompws_config *config, const char *url);
+
+/**
+ * Sets or removes (NULL `fn`) the debug hook; see `stompws_debug_fn`.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `fn` and `userdata` follow `stompws_debug_fn`.
+ */
+enum stompws_result stompws_config_set_debug(struct stompws_config *config,
+                                             stompws_debug_fn fn,
+                                             void *userdata);
+
+/**
+ * Sets or removes (NULL `fn`) the event hook; see `stompws_event_fn`.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `fn` and `userdata` follow `stompws_event_fn`.
+ */
+enum stompws_result stompws_config_set_event_callback(struct stompws_config *config,
+                                                      stompws_event_fn fn,
+                                                      void *userdata);
+
+/**
+ * The frame's command, "MESSAGE"; NULL for NULL. Borrowed from the message: valid until
+ * `stompws_message_free` (for a callback's message: until the callback returns).
+ *
+ * # Safety
+ * `message` is NULL or a live message.
+ */
+const char *stompws_message_command(const struct stompws_message *message);
+
+/**
+ * The `destination` header, or NULL. Borrowed like `stompws_message_command`.
+ *
+ * # Safety
+ * `message` is NULL or a live message.
+ */
+const char *stompws_message_destination(const struct stompws_message *message);
+
+/**
+ * The first header called `name`, unescaped; NULL if absent (or an argument is NULL or
+ * not UTF-8). Borrowed like `stompws_message_command`.
+ *
+ * # Safety
+ * `message` is NULL or a live message; `name` NULL or NUL-terminated.
+ */
+const char *stompws_message_header(const struct stompws_message *message, const char *name);
+
+/**
+ * How many headers the message has (repeats included); 0 for NULL.
+ *
+ * # Safety
+ * `message` is NULL or a live message.
+ */
+size_t stompws_message_header_count(const struct stompws_message *message);
+
+/**
+ * The header at `index` (0-based, in arrival order). On OK `*name` and `*value` are
+ * borrowed like `stompws_message_command`. INVALID_ARGUMENT past the end.
+ *
+ * # Safety
+ * `message` is NULL or a live message; `name` and `value` NULL or writable.
+ */
+enum stompws_result stompws_message_header_at(const struct stompws_message *message,
+                                              size_t index,
+                                              const char **name,
+                                              const char **value);
+
+/**
+ * The body. `*len` (if `len` is not NULL) receives its length, which excludes a
+ * terminating NUL the library always puts after it, so a text body can be used as a C
+ * string (a body may itself hold NUL bytes: use `*len`). Borrowed like
+ * `stompws_message_command`. NULL message: returns NULL and `*len` = 0.
+ *
+ * # Safety
+ * `message` is NULL or a live message; `len` NULL or writable.
+ */
+const uint8_t *stompws_message_body(const struct stompws_message *message, size_t *len);
+
+/**
+ * An owned copy of the message (e.g. to keep a callback's message): the caller frees it
+ * with `stompws_message_free`. It shares the acknowledgement state of the original, so
+ * the two together are acked at most once. NULL only if `message` is NULL.
+ *
+ * # Safety
+ * `message` is NULL or a live message.
+ */
+struct stompws_message *stompws_message_clone(const struct stompws_message *message);
+
+/**
+ * ACK this message with the header the session's version needs (1.2: `id` = the
+ * message's `ack` header; 1.1: `message-id` + `subscription`; 1.0: `message-id`). Extra
+ * headers (`transaction`, `receipt`) are passed through; a `receipt` makes the call
+ * wait. A message (or any clone) is acked or nacked at most once: a second attempt is
+ * INVALID_ARGUMENT and sends nothing; so is acking a message of an `ack:auto`
+ * subscription. Thread-safe.
+ *
+ * # Safety
+ * `message` is NULL or a live message; `headers` valid for `header_count` elements.
+ */
+enum stompws_result stompws_message_ack(const struct stompws_message *message,
+                                        const struct stompws_header *headers,
+                                        size_t header_count);
+
+/**
+ * NACK, like `stompws_message_ack`. On a STOMP 1.0 session: UNSUPPORTED.
+ *
+ * # Safety
+ * As for `stompws_message_ack`.
+ */
+enum stompws_result stompws_message_nack(const struct stompws_message *message,
+                                         const struct stompws_header *headers,
+                                         size_t header_count);
+
+/**
+ * Frees an owned message (from `stompws_subscription_receive` or
+ * `stompws_message_clone`); never the one borrowed by a callback. NULL is fine; call
+ * at most once.
+ *
+ * # Safety
+ * `message` is NULL or an owned message, not used afterwards.
+ */
+void stompws_message_free(struct stompws_message *message);
+
+/**
+ * The subscription id (the SUBSCRIBE `id` header); NULL for NULL. Borrowed from the
+ * subscription: valid until `stompws_subscription_free`.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription.
+ */
+const char *stompws_subscription_id(const struct stompws_subscription *subscription);
+
+/**
+ * Waits up to `timeout_ms` (0 = just look) for the next message. On OK the caller owns
+ * `*out` and frees it with `stompws_message_free`. TIMEOUT if none came (`*out`
+ * untouched); DISCONNECTED once the subscription or connection is closed and nothing is
+ * queued; INVALID_ARGUMENT on a callback subscription. Several threads may receive on
+ * one subscription at once; each message goes to one of them.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription; `out` NULL or writable.
+ */
+enum stompws_result stompws_subscription_receive(struct stompws_subscription *subscription,
+                                                 uint32_t timeout_ms,
+                                                 struct stompws_message **out);
+
+/**
+ * UNSUBSCRIBE, with extra headers (a `receipt` header makes the call wait for it; `id`
+ * is the library's). Queued messages can still be received afterwards; callbacks are
+ * never called again once it returns (it waits for a running one, unless called from
+ * inside it). A second call is INVALID_ARGUMENT; after the connection closed,
+ * DISCONNECTED.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription; `headers` valid for `header_count`.
+ */
+enum stompws_result stompws_subscription_unsubscribe(struct stompws_subscription *subscription,
+                                                     const struct stompws_header *headers,
+                                                     size_t header_count);
+
+/**
+ * Frees the subscription, unsubscribing first if it is still active. After it returns
+ * a callback is never called again (it waits for a running call to finish, unless
+ * called from inside that callback). NULL is fine; call at most once, and not while
+ * other threads use the subscription. Messages received from it stay valid.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription, not used afterwards.
+ */
+void stompws_subscription_free(struct stompws_subscription *subscription);
+
+/**
+ * The transaction id; NULL for NULL. Borrowed: valid until `stompws_transaction_free`.
+ * Frames join the transaction through a `transaction` header carrying it.
+ *
+ * # Safety
+ * `transaction` is NULL or a live transaction.
+ */
+const char *stompws_transaction_id(const struct stompws_transaction *transaction);
+
+/**
+ * COMMIT, waiting for its receipt (TIMEOUT after the receipt timeout, SERVER_ERROR if
+ * the broker refuses it). INVALID_ARGUMENT once committed or aborted; DISCONNECTED
+ * after the connection closed.
+ *
+ * # Safety
+ * `transaction` is NULL or a live transaction.
+ */
+enum stompws_result stompws_transaction_commit(struct stompws_transaction *transaction);
+
+/**
+ * ABORT, waiting for its receipt. INVALID_ARGUMENT once committed or aborted.
+ *
+ * # Safety
+ * `transaction` is NULL or a live transaction.
+ */
+enum stompws_result stompws_transaction_abort(struct stompws_transaction *transaction);
+
+/**
+ * Frees the transaction, sending ABORT (without waiting) if neither commit nor abort
+ * was tried. NULL is fine; call at most once.
+ *
+ * # Safety
+ * `transaction` is NULL or a live transaction, not used afterwards.
+ */
+void stompws_transaction_free(struct stompws_transaction *transaction);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
 #endif  /* STOMPWS_H */

@@ -18,12 +18,17 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod client;
 mod config;
+mod connection;
 mod error;
 mod event;
+pub mod ffi;
 pub mod frame;
+mod transport;
 
+pub use client::{AckMode, Client, Message, Subscription, SubscriptionIter, Transaction};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use event::Event;
-pub use frame::Version;
+pub use frame::{Frame, Version};

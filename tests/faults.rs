@@ -50,7 +50,10 @@ fn wait_closed(client: &Client) {
     while client.is_connected() && t.elapsed() < Duration::from_secs(5) {
         thread::sleep(Duration::from_millis(5));
     }
-    assert!(!client.is_connected(), "the client did not notice the close");
+    assert!(
+        !client.is_connected(),
+        "the client did not notice the close"
+    );
 }
 
 #[test]
@@ -59,15 +62,25 @@ fn silence_after_connected_is_a_heartbeat_timeout() {
         p.handshake("1.2", "500,0");
         thread::sleep(Duration::from_secs(3)); // say nothing at all
     });
-    let client = Client::connect(&server.url, &quick().heartbeat(0, 500).heartbeat_tolerance(2.0)).unwrap();
+    let client = Client::connect(
+        &server.url,
+        &quick().heartbeat(0, 500).heartbeat_tolerance(2.0),
+    )
+    .unwrap();
     let sub = client.subscribe("/queue/q", AckMode::Auto, &[]).unwrap();
     let t = Instant::now();
     let r = sub.recv_timeout(Duration::from_secs(10));
     let waited = t.elapsed();
     assert_eq!(r.unwrap_err(), Error::Disconnected);
     // 500 ms x 2.0 tolerance, plus a margin for a loaded machine.
-    assert!(waited >= Duration::from_millis(900), "lost too early: {waited:?}");
-    assert!(waited < Duration::from_millis(1800), "lost too late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "lost too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(1800),
+        "lost too late: {waited:?}"
+    );
     let reason = client.close_reason().unwrap();
     assert!(reason.contains("heart-beat"), "{reason}");
     server.join();
@@ -83,7 +96,11 @@ fn heartbeats_are_sent_and_received_beats_keep_the_connection() {
             thread::sleep(Duration::from_millis(150));
         }
         let f = p.expect("DISCONNECT");
-        assert!(p.heartbeats >= 4, "only {} heart-beats from the client", p.heartbeats);
+        assert!(
+            p.heartbeats >= 4,
+            "only {} heart-beats from the client",
+            p.heartbeats
+        );
         p.receipt(&f);
     });
     let client = Client::connect(&server.url, &quick().heartbeat(200, 200)).unwrap();
@@ -109,12 +126,18 @@ fn malformed_connected_is_a_protocol_error() {
 fn malformed_frame_after_connect_closes_with_protocol_reason() {
     let server = fake::tcp(|mut p| {
         p.handshake("1.2", "0,0");
+        p.expect("SUBSCRIBE");
         p.send(b"MESSAGE\nsubscription:sub-0\nbad\\tescape:x\n\nbody\0");
         p.wait_close();
     });
     let client = Client::connect(&server.url, &quick()).unwrap();
-    let sub = client.subscribe("/queue/q", AckMode::Auto, &[("id", "sub-0")]).unwrap();
-    assert_eq!(sub.recv_timeout(Duration::from_secs(5)).unwrap_err(), Error::Disconnected);
+    let sub = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "sub-0")])
+        .unwrap();
+    assert_eq!(
+        sub.recv_timeout(Duration::from_secs(5)).unwrap_err(),
+        Error::Disconnected
+    );
     let reason = client.close_reason().unwrap();
     assert!(reason.starts_with("protocol error"), "{reason}");
     server.join();
@@ -124,16 +147,25 @@ fn malformed_frame_after_connect_closes_with_protocol_reason() {
 fn oversized_frame_is_refused_before_allocation() {
     let server = fake::tcp(|mut p| {
         p.handshake("1.2", "0,0");
+        p.expect("SUBSCRIBE");
         p.send(b"MESSAGE\nsubscription:s\ncontent-length:2147483648\n\n");
         p.send(&[b'x'; 4096]);
         p.wait_close();
     });
     let client = Client::connect(&server.url, &quick().max_frame_size(1 << 20)).unwrap();
-    let sub = client.subscribe("/queue/q", AckMode::Auto, &[("id", "s")]).unwrap();
-    assert_eq!(sub.recv_timeout(Duration::from_secs(5)).unwrap_err(), Error::Disconnected);
+    let sub = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "s")])
+        .unwrap();
+    assert_eq!(
+        sub.recv_timeout(Duration::from_secs(5)).unwrap_err(),
+        Error::Disconnected
+    );
     let reason = client.close_reason().unwrap();
     assert!(reason.starts_with("protocol error"), "{reason}");
-    assert!(LARGEST.load(Ordering::Relaxed) < 256 << 20, "a huge allocation was made");
+    assert!(
+        LARGEST.load(Ordering::Relaxed) < 256 << 20,
+        "a huge allocation was made"
+    );
     server.join();
 }
 
@@ -158,8 +190,14 @@ fn cut_mid_frame_wakes_every_waiter_within_100ms() {
         *cut.lock().unwrap() = Some(Instant::now());
         p.stream.shutdown(std::net::Shutdown::Both).unwrap();
     });
-    let client = Client::connect(&server.url, &quick().receipt_timeout(Duration::from_secs(20))).unwrap();
-    let sub = client.subscribe("/queue/q", AckMode::Auto, &[("id", "s")]).unwrap();
+    let client = Client::connect(
+        &server.url,
+        &quick().receipt_timeout(Duration::from_secs(20)),
+    )
+    .unwrap();
+    let sub = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "s")])
+        .unwrap();
     let tx = client.begin().unwrap();
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut handles = Vec::new();
@@ -174,14 +212,18 @@ fn cut_mid_frame_wakes_every_waiter_within_100ms() {
         let (c, done) = (client.clone(), Arc::clone(&done));
         handles.push(thread::spawn(move || {
             let r = c.send_with_receipt("/queue/q", &[], b"x");
-            done.lock().unwrap().push(("send_with_receipt", Instant::now(), r.err()));
+            done.lock()
+                .unwrap()
+                .push(("send_with_receipt", Instant::now(), r.err()));
         }));
     }
     {
         let done = Arc::clone(&done);
         handles.push(thread::spawn(move || {
             let r = tx.commit();
-            done.lock().unwrap().push(("commit", Instant::now(), r.err()));
+            done.lock()
+                .unwrap()
+                .push(("commit", Instant::now(), r.err()));
         }));
     }
     for h in handles {
@@ -191,7 +233,10 @@ fn cut_mid_frame_wakes_every_waiter_within_100ms() {
     for (what, when, err) in done.lock().unwrap().iter() {
         assert_eq!(err.as_ref(), Some(&Error::Disconnected), "{what}");
         let after = when.saturating_duration_since(cut);
-        assert!(after < Duration::from_millis(100), "{what} woke {after:?} after the cut");
+        assert!(
+            after < Duration::from_millis(100),
+            "{what} woke {after:?} after the cut"
+        );
     }
     assert!(!client.is_connected());
     server.join();
@@ -204,9 +249,17 @@ fn no_connected_gives_the_connect_timeout() {
         thread::sleep(Duration::from_secs(2));
     });
     let t = Instant::now();
-    let err = Client::connect(&server.url, &quick().connect_timeout(Duration::from_millis(300))).unwrap_err();
+    let err = Client::connect(
+        &server.url,
+        &quick().connect_timeout(Duration::from_millis(300)),
+    )
+    .unwrap_err();
     assert_eq!(err, Error::Timeout);
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     server.join();
 }
 
@@ -218,7 +271,8 @@ fn no_upgrade_answer_gives_the_connect_timeout() {
         let (_s, _) = listener.accept().unwrap();
         thread::sleep(Duration::from_secs(2));
     });
-    let err = Client::connect(&url, &quick().connect_timeout(Duration::from_millis(300))).unwrap_err();
+    let err =
+        Client::connect(&url, &quick().connect_timeout(Duration::from_millis(300))).unwrap_err();
     assert_eq!(err, Error::Timeout);
     hold.join().unwrap();
 }
@@ -244,7 +298,10 @@ fn error_on_open_socket_gives_server_error_and_closes() {
     );
     wait_closed(&client);
     assert!(client.close_reason().unwrap().contains("not allowed"));
-    assert_eq!(client.send("/queue/q", &[], b"y").unwrap_err(), Error::Disconnected);
+    assert_eq!(
+        client.send("/queue/q", &[], b"y").unwrap_err(),
+        Error::Disconnected
+    );
     server.join(); // returns only once the client closed the socket
 }
 
@@ -277,9 +334,12 @@ fn panicking_callback_closes_the_connection_not_the_process() {
     });
     let client = Client::connect(&server.url, &quick()).unwrap();
     let _sub = client
-        .subscribe_callback("/queue/q", AckMode::Auto, &[("id", "cb"), ("receipt", "r")], |_m| {
-            panic!("a callback bug")
-        })
+        .subscribe_callback(
+            "/queue/q",
+            AckMode::Auto,
+            &[("id", "cb"), ("receipt", "r")],
+            |_m| panic!("a callback bug"),
+        )
         .unwrap();
     wait_closed(&client);
     assert!(client.close_reason().unwrap().contains("panicked"));
@@ -299,9 +359,14 @@ fn disconnect_inside_a_callback_is_refused() {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let c = client.clone();
     let sub = client
-        .subscribe_callback("/queue/q", AckMode::Auto, &[("id", "cb"), ("receipt", "r")], move |_m| {
-            let _ = tx.send(c.disconnect());
-        })
+        .subscribe_callback(
+            "/queue/q",
+            AckMode::Auto,
+            &[("id", "cb"), ("receipt", "r")],
+            move |_m| {
+                let _ = tx.send(c.disconnect());
+            },
+        )
         .unwrap();
     let r = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
@@ -320,7 +385,10 @@ fn handles_outlive_the_client() {
     let sub = client.subscribe("/queue/q", AckMode::Client, &[]).unwrap();
     let tx = client.begin().unwrap();
     drop(client);
-    assert_eq!(sub.recv_timeout(Duration::from_millis(10)).unwrap_err(), Error::Disconnected);
+    assert_eq!(
+        sub.recv_timeout(Duration::from_millis(10)).unwrap_err(),
+        Error::Disconnected
+    );
     assert_eq!(sub.unsubscribe(&[]).unwrap_err(), Error::Disconnected);
     assert_eq!(tx.commit().unwrap_err(), Error::Disconnected);
     server.join();
@@ -352,7 +420,12 @@ fn disconnect_times_out_when_nothing_answers() {
         p.wait_close();
     });
     let client = Client::connect(&server.url, &quick()).unwrap();
-    assert_eq!(client.disconnect_timeout(Duration::from_millis(200)).unwrap_err(), Error::Timeout);
+    assert_eq!(
+        client
+            .disconnect_timeout(Duration::from_millis(200))
+            .unwrap_err(),
+        Error::Timeout
+    );
     assert!(!client.is_connected());
     server.join();
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use stompws::{AckMode, Client, Config};
 
 fn quick() -> Config {
-    Config::new().heartbeat(0, 0).receipt_timeout(Duration::from_secs(5))
+    Config::new()
+        .heartbeat(0, 0)
+        .receipt_timeout(Duration::from_secs(5))
 }
 
 #[test]
@@ -31,8 +33,12 @@ fn one_frame_per_message_text_or_binary_by_content() {
     let client = Client::connect(&server.url, &quick()).unwrap();
     assert_eq!(client.subprotocol(), Some("v12.stomp"));
     client.send("/queue/a", &[], b"hello").unwrap();
-    client.send("/queue/a", &[], &[0, 0xFF, 0xFE, b'a']).unwrap();
-    client.send_with_receipt("/queue/a", &[], &vec![b'z'; 200_000]).unwrap();
+    client
+        .send("/queue/a", &[], &[0, 0xFF, 0xFE, b'a'])
+        .unwrap();
+    client
+        .send_with_receipt("/queue/a", &[], &vec![b'z'; 200_000])
+        .unwrap();
     client.disconnect().unwrap();
     server.join();
 }
@@ -46,7 +52,9 @@ fn binary_frames_option_sends_everything_binary() {
         assert!(seen.iter().all(|f| f.binary));
     });
     let client = Client::connect(&server.url, &quick().binary_frames(true)).unwrap();
-    client.send_with_receipt("/queue/a", &[], b"text body").unwrap();
+    client
+        .send_with_receipt("/queue/a", &[], b"text body")
+        .unwrap();
     client.disconnect().unwrap();
     server.join();
 }
@@ -104,7 +112,12 @@ fn inbound_non_utf8_text_packed_split_and_fragmented_frames_arrive_exactly() {
         .subscribe("/queue/q", AckMode::Auto, &[("id", "s"), ("receipt", "r1")])
         .unwrap();
     let bodies: Vec<Vec<u8>> = (0..5)
-        .map(|_| sub.recv_timeout(Duration::from_secs(5)).unwrap().body().to_vec())
+        .map(|_| {
+            sub.recv_timeout(Duration::from_secs(5))
+                .unwrap()
+                .body()
+                .to_vec()
+        })
         .collect();
     assert_eq!(bodies[0], [0xFF, 0x00, 0xC3, 0x28]);
     assert_eq!(bodies[1], b"two");
@@ -129,7 +142,8 @@ fn extra_http_headers_and_subprotocols_reach_the_upgrade() {
             let n = s.read(&mut b).unwrap();
             req.extend_from_slice(&b[..n]);
         }
-        s.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n").unwrap();
+        s.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
         String::from_utf8(req).unwrap()
     });
     let config = quick()
@@ -137,14 +151,20 @@ fn extra_http_headers_and_subprotocols_reach_the_upgrade() {
         .http_header("Origin", "http://example.test")
         .versions("1.1,1.0");
     let err = Client::connect(&url, &config).unwrap_err();
-    assert!(matches!(&err, stompws::Error::Handshake(d) if d.contains("403")), "{err:?}");
+    assert!(
+        matches!(&err, stompws::Error::Handshake(d) if d.contains("403")),
+        "{err:?}"
+    );
     let req = server.join().unwrap();
     assert!(req.starts_with("GET /stomp HTTP/1.1\r\n"), "{req}");
     assert!(req.contains("Authorization: Bearer abc\r\n"), "{req}");
     assert!(req.contains("Origin: http://example.test\r\n"), "{req}");
     let proto = req
         .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("sec-websocket-protocol:"))
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("sec-websocket-protocol:")
+        })
         .unwrap();
     assert!(proto.contains("v11.stomp") && proto.contains("v10.stomp") && !proto.contains("v12"));
 }

@@ -93,20 +93,40 @@ impl Message {
         let shared = &inner.shared;
         let version = shared.info.version;
         if command == "NACK" && version == Version::V1_0 {
-            return Err(Error::Unsupported("NACK does not exist in STOMP 1.0".into()));
+            return Err(Error::Unsupported(
+                "NACK does not exist in STOMP 1.0".into(),
+            ));
         }
         if inner.ack == AckMode::Auto {
-            return Err(Error::invalid("messages of an ack:auto subscription need no ack or nack"));
+            return Err(Error::invalid(
+                "messages of an ack:auto subscription need no ack or nack",
+            ));
         }
         let frame = &inner.frame;
-        let missing = |h: &str| Error::protocol(format!("the MESSAGE has no {h} header to {command} it by"));
+        let missing =
+            |h: &str| Error::protocol(format!("the MESSAGE has no {h} header to {command} it by"));
         let own: Vec<(&str, &str)> = match version {
             Version::V1_2 => vec![("id", frame.header("ack").ok_or_else(|| missing("ack"))?)],
             Version::V1_1 => vec![
-                ("message-id", frame.header("message-id").ok_or_else(|| missing("message-id"))?),
-                ("subscription", frame.header("subscription").ok_or_else(|| missing("subscription"))?),
+                (
+                    "message-id",
+                    frame
+                        .header("message-id")
+                        .ok_or_else(|| missing("message-id"))?,
+                ),
+                (
+                    "subscription",
+                    frame
+                        .header("subscription")
+                        .ok_or_else(|| missing("subscription"))?,
+                ),
             ],
-            Version::V1_0 => vec![("message-id", frame.header("message-id").ok_or_else(|| missing("message-id"))?)],
+            Version::V1_0 => vec![(
+                "message-id",
+                frame
+                    .header("message-id")
+                    .ok_or_else(|| missing("message-id"))?,
+            )],
         };
         let reserved: Vec<&str> = own.iter().map(|(n, _)| *n).collect();
         shared.check_headers(command, headers, &reserved)?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::connection::{CallbackSlot, QueueStats, Shared, SubEntry, Target};
+use crate::connection::{CallbackSlot, Queue, QueueStats, Shared, SubEntry, Target};
 use crate::error::{Error, Result};
 use crate::transport::{parse_url, RawIo};
 
@@ -150,16 +150,33 @@ impl Client {
     /// SEND with a generated `receipt` header; returns once the broker's RECEIPT came
     /// ([`Error::Timeout`] after the receipt timeout, [`Error::ServerError`] if an ERROR
     /// names it).
-    pub fn send_with_receipt(&self, destination: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<()> {
+    pub fn send_with_receipt(
+        &self,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<()> {
         self.send_inner(destination, headers, body, true)
     }
 
-    fn send_inner(&self, destination: &str, headers: &[(&str, &str)], body: &[u8], receipt: bool) -> Result<()> {
+    fn send_inner(
+        &self,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        receipt: bool,
+    ) -> Result<()> {
         let shared = self.shared();
         check_destination(destination)?;
         shared.check_headers("SEND", headers, &["destination", "content-length"])?;
         shared.check_headers("SEND", &[("destination", destination)], &[])?;
-        shared.request("SEND", &[("destination", destination)], headers, body, receipt)
+        shared.request(
+            "SEND",
+            &[("destination", destination)],
+            headers,
+            body,
+            receipt,
+        )
     }
 
     /// Subscribes with a pull queue: messages wait until [`Subscription::recv_timeout`],
@@ -172,9 +189,20 @@ impl Client {
     /// [`Event::SubscriptionClosed`](crate::Event::SubscriptionClosed) is reported, and
     /// the receiver gets what was queued, then [`Error::Disconnected`]. Use client acks
     /// with the broker's prefetch header to bound what a broker sends ahead.
-    pub fn subscribe(&self, destination: &str, ack: AckMode, headers: &[(&str, &str)]) -> Result<Subscription> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        self.subscribe_inner(destination, ack, headers, Target::Pull(tx), Some(rx))
+    pub fn subscribe(
+        &self,
+        destination: &str,
+        ack: AckMode,
+        headers: &[(&str, &str)],
+    ) -> Result<Subscription> {
+        let queue = Queue::new();
+        self.subscribe_inner(
+            destination,
+            ack,
+            headers,
+            Target::Pull(Arc::clone(&queue)),
+            Some(queue),
+        )
     }
 
     /// Subscribes with a callback, run on the client's dispatch thread one message at a
@@ -214,14 +242,22 @@ impl Client {
         ack: AckMode,
         headers: &[(&str, &str)],
         target: Target,
-        rx: Option<crossbeam_channel::Receiver<crate::frame::Frame>>,
+        rx: Option<Arc<Queue<crate::frame::Frame>>>,
     ) -> Result<Subscription> {
         let shared = self.shared();
         check_destination(destination)?;
         shared.check_headers("SUBSCRIBE", headers, &["destination", "ack"])?;
         shared.check_headers("SUBSCRIBE", &[("destination", destination)], &[])?;
-        let (id, rest): (String, Vec<(&str, &str)>) = match headers.iter().find(|(n, _)| *n == "id") {
-            Some(&(_, id)) => (id.to_string(), headers.iter().filter(|(n, _)| *n != "id").copied().collect()),
+        let (id, rest): (String, Vec<(&str, &str)>) = match headers.iter().find(|(n, _)| *n == "id")
+        {
+            Some(&(_, id)) => (
+                id.to_string(),
+                headers
+                    .iter()
+                    .filter(|(n, _)| *n != "id")
+                    .copied()
+                    .collect(),
+            ),
             None => (shared.next_id("sub"), headers.to_vec()),
         };
         if id.is_empty() {
@@ -231,7 +267,10 @@ impl Client {
         let entry = SubEntry {
             destination: destination.to_string(),
             ack: ack.header_value(),
-            headers: rest.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            headers: rest
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             target,
             stats: Arc::clone(&stats),
         };

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-
-use crate::connection::{QueueStats, Shared};
+use crate::connection::{Empty, Queue, QueueStats, Shared};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -44,7 +42,7 @@ pub struct Subscription {
     shared: Arc<Shared>,
     id: String,
     ack: AckMode,
-    rx: Option<Receiver<Frame>>,
+    rx: Option<Arc<Queue<Frame>>>,
     stats: Arc<QueueStats>,
 }
 
@@ -62,10 +60,16 @@ impl Subscription {
         shared: Arc<Shared>,
         id: String,
         ack: AckMode,
-        rx: Option<Receiver<Frame>>,
+        rx: Option<Arc<Queue<Frame>>>,
         stats: Arc<QueueStats>,
     ) -> Self {
-        Subscription { shared, id, ack, rx, stats }
+        Subscription {
+            shared,
+            id,
+            ack,
+            rx,
+            stats,
+        }
     }
 
     /// The subscription id (the SUBSCRIBE `id` header).
@@ -73,9 +77,9 @@ impl Subscription {
         &self.id
     }
 
-    fn receiver(&self) -> Result<&Receiver<Frame>> {
+    fn receiver(&self) -> Result<&Queue<Frame>> {
         self.rx
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| Error::invalid("a callback subscription has no queue to receive from"))
     }
 
@@ -88,26 +92,26 @@ impl Subscription {
     /// [`Error::Disconnected`] once the subscription or connection is closed and nothing
     /// is queued; [`Error::InvalidArgument`] on a callback subscription.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        match self.receiver()?.recv_timeout(timeout) {
-            Ok(f) => Ok(self.wrap(f)),
-            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Disconnected),
-        }
+        self.take(Some(timeout))
     }
 
     /// The next message if one is queued: `Err(Error::Timeout)` when the queue is empty,
     /// `Err(Error::Disconnected)` once it is closed and empty.
     pub fn try_recv(&self) -> Result<Message> {
-        match self.receiver()?.try_recv() {
-            Ok(f) => Ok(self.wrap(f)),
-            Err(TryRecvError::Empty) => Err(Error::Timeout),
-            Err(TryRecvError::Disconnected) => Err(Error::Disconnected),
-        }
+        self.take(Some(Duration::ZERO))
     }
 
     /// Blocks for the next message; `None` once closed and drained.
     fn recv(&self) -> Option<Message> {
-        self.rx.as_ref()?.recv().ok().map(|f| self.wrap(f))
+        self.take(None).ok()
+    }
+
+    fn take(&self, timeout: Option<Duration>) -> Result<Message> {
+        match self.receiver()?.recv(timeout) {
+            Ok(f) => Ok(self.wrap(f)),
+            Err(Empty::Timeout) => Err(Error::Timeout),
+            Err(Empty::Closed) => Err(Error::Disconnected),
+        }
     }
 
     /// UNSUBSCRIBE, with extra headers (a `receipt` makes the call wait for it). Messages
@@ -120,7 +124,10 @@ impl Subscription {
         }
         match self.shared.unsubscribe(&self.id, headers)? {
             true => Ok(()),
-            false => Err(Error::invalid(format!("subscription {} is not active", self.id))),
+            false => Err(Error::invalid(format!(
+                "subscription {} is not active",
+                self.id
+            ))),
         }
     }
 

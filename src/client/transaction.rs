@@ -52,16 +52,22 @@ impl Transaction {
             return Err(Error::Disconnected);
         }
         if self.ended.swap(true, Ordering::AcqRel) {
-            return Err(Error::invalid(format!("transaction {} was already committed or aborted", self.id)));
+            return Err(Error::invalid(format!(
+                "transaction {} was already committed or aborted",
+                self.id
+            )));
         }
-        self.shared.request(command, &[("transaction", &self.id)], &[], b"", true)
+        self.shared
+            .request(command, &[("transaction", &self.id)], &[], b"", true)
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
         if !self.ended.swap(true, Ordering::AcqRel) && self.shared.is_connected() {
-            let _ = self.shared.request("ABORT", &[("transaction", &self.id)], &[], b"", false);
+            let _ = self
+                .shared
+                .request("ABORT", &[("transaction", &self.id)], &[], b"", false);
         }
     }
 }

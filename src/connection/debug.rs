@@ -21,7 +21,10 @@ pub(crate) fn frame_line(dir: &str, frame: &Frame) -> String {
 /// The same for a frame we encoded ourselves (headers are escaped already, so they are
 /// shown as they go on the wire).
 pub(crate) fn encoded_line(dir: &str, encoded: &[u8]) -> String {
-    let text_end = encoded.windows(2).position(|w| w == b"\n\n").unwrap_or(encoded.len());
+    let text_end = encoded
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .unwrap_or(encoded.len());
     let head = String::from_utf8_lossy(&encoded[..text_end]);
     let mut lines = head.split('\n');
     let mut s = format!("{dir} {}", lines.next().unwrap_or(""));
@@ -35,7 +38,11 @@ pub(crate) fn encoded_line(dir: &str, encoded: &[u8]) -> String {
 }
 
 fn push_header(s: &mut String, name: &str, value: &str) {
-    let value = if name == "passcode" { "********" } else { value };
+    let value = if name == "passcode" {
+        "********"
+    } else {
+        value
+    };
     let _ = write!(s, " {}:{}", name.escape_debug(), value.escape_debug());
 }
 
@@ -44,7 +51,11 @@ fn push_body(s: &mut String, body: &[u8]) {
         return;
     }
     let cut = body.len().min(BODY_EXCERPT);
-    let _ = write!(s, " | {}", String::from_utf8_lossy(&body[..cut]).escape_debug());
+    let _ = write!(
+        s,
+        " | {}",
+        String::from_utf8_lossy(&body[..cut]).escape_debug()
+    );
     if cut < body.len() {
         let _ = write!(s, "... ({} bytes)", body.len());
     }

@@ -5,12 +5,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::Receiver;
-
 use crate::event::Event;
 use crate::frame::Frame;
 
-use super::{lock, QueueStats, Shared};
+use super::{lock, Queue, QueueStats, Shared};
 
 /// A push subscription's callback.
 pub(crate) type MessageFn = Box<dyn FnMut(Frame) + Send + 'static>;
@@ -50,10 +48,6 @@ impl CallbackSlot {
         }
     }
 
-    /// The session closed: messages already queued are still delivered, but the slot
-    /// is released when the dispatch thread ends.
-    pub(crate) fn close(&self) {}
-
     fn call(&self, frame: Frame) -> bool {
         if self.removed.load(Ordering::Acquire) {
             return true;
@@ -63,7 +57,11 @@ impl CallbackSlot {
             Some(f) => catch_unwind(AssertUnwindSafe(|| f(frame))).is_ok(),
             None => true,
         };
-        let f = if self.removed.load(Ordering::Acquire) { g.take() } else { None };
+        let f = if self.removed.load(Ordering::Acquire) {
+            g.take()
+        } else {
+            None
+        };
         drop(g);
         drop(f);
         ok
@@ -71,26 +69,28 @@ impl CallbackSlot {
 }
 
 /// The thread's body.
-pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
-    for job in jobs.iter() {
+pub(crate) fn run(shared: Arc<Shared>, jobs: Arc<Queue<Job>>) {
+    while let Ok(job) = jobs.recv(None) {
         match job {
             Job::Message(slot, stats, frame) => {
                 stats.taken(&frame);
                 if !slot.call(frame) {
                     shared.abort("a message callback panicked");
                 }
+                run_deferred();
             }
             Job::Event(event, detail) => {
                 if let Some(f) = &shared.settings.on_event {
                     if catch_unwind(AssertUnwindSafe(|| f(event, &detail))).is_err() {
                         shared.abort("the event callback panicked");
                     }
+                    run_deferred();
                 }
             }
             Job::Stop => {
                 if !shared.is_connected() {
                     // Run what is already queued (the final events), then end.
-                    for job in jobs.try_iter() {
+                    while let Ok(job) = jobs.recv(Some(std::time::Duration::ZERO)) {
                         if let Job::Event(event, detail) = job {
                             if let Some(f) = &shared.settings.on_event {
                                 let _ = catch_unwind(AssertUnwindSafe(|| f(event, &detail)));
@@ -100,6 +100,29 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                     break;
                 }
             }
+        }
+    }
+}
+
+thread_local! {
+    /// Work a callback asked to run after it returns (freeing the client from inside a
+    /// callback, in the C API).
+    static DEFERRED: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this dispatch thread once the current callback has returned.
+pub(crate) fn defer(f: Box<dyn FnOnce()>) {
+    DEFERRED.with(|d| d.borrow_mut().push(f));
+}
+
+fn run_deferred() {
+    loop {
+        let next = DEFERRED.with(|d| d.borrow_mut().pop());
+        match next {
+            Some(f) => {
+                let _ = catch_unwind(AssertUnwindSafe(f));
+            }
+            None => break,
         }
     }
 }

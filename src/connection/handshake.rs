@@ -101,20 +101,30 @@ pub(crate) fn establish(opened: Opened, config: &Config, deadline: Instant) -> R
             })
         }
         other => {
-            return Err(Error::protocol(format!("expected CONNECTED, the broker sent {other}")))
+            return Err(Error::protocol(format!(
+                "expected CONNECTED, the broker sent {other}"
+            )))
         }
     }
     let version = match frame.header("version") {
         None => Version::V1_0,
         Some(v) => Version::parse(v)
             .filter(|v| versions.contains(v))
-            .ok_or_else(|| Error::protocol(format!("the broker chose version {v:?}, which was not offered")))?,
+            .ok_or_else(|| {
+                Error::protocol(format!(
+                    "the broker chose version {v:?}, which was not offered"
+                ))
+            })?,
     };
     decoder.set_version(version);
     let heartbeat = if version == Version::V1_0 {
         Heartbeat::none()
     } else {
-        Heartbeat::negotiate(config.heartbeat, frame.header("heart-beat"), config.heartbeat_tolerance)
+        Heartbeat::negotiate(
+            config.heartbeat,
+            frame.header("heart-beat"),
+            config.heartbeat_tolerance,
+        )
     };
     Ok(Established {
         info: SessionInfo {
@@ -169,9 +179,16 @@ fn connect_frame(config: &Config, versions: &[Version]) -> Result<Vec<u8>> {
 fn write_all(stream: &mut Stream, mut bytes: &[u8], deadline: Instant) -> Result<()> {
     while !bytes.is_empty() {
         match stream.write(bytes) {
-            Ok(0) => return Err(Error::Io(format!("{}: connection closed while writing", stream.peer()))),
+            Ok(0) => {
+                return Err(Error::Io(format!(
+                    "{}: connection closed while writing",
+                    stream.peer()
+                )))
+            }
             Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == ErrorKind::WouldBlock => wait_fd(stream.raw_fd(), false, true, deadline)?,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                wait_fd(stream.raw_fd(), false, true, deadline)?
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(stream.peer(), &e)),
         }
@@ -179,7 +196,9 @@ fn write_all(stream: &mut Stream, mut bytes: &[u8], deadline: Instant) -> Result
     loop {
         match stream.flush() {
             Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => wait_fd(stream.raw_fd(), false, true, deadline)?,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                wait_fd(stream.raw_fd(), false, true, deadline)?
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(stream.peer(), &e)),
         }
@@ -196,7 +215,9 @@ fn read_some(stream: &mut Stream, buf: &mut [u8], deadline: Instant) -> Result<u
                 )))
             }
             Ok(n) => return Ok(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => wait_fd(stream.raw_fd(), true, false, deadline)?,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                wait_fd(stream.raw_fd(), true, false, deadline)?
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(stream.peer(), &e)),
         }

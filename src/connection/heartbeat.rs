@@ -53,6 +53,11 @@ impl Heartbeat {
         self.last_read = now;
     }
 
+    /// How long the broker has been silent.
+    pub(crate) fn silent_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_read)
+    }
+
     /// When we must send a beat if nothing else was written.
     pub(crate) fn send_due(&self) -> Option<Instant> {
         self.outgoing.map(|d| self.last_write + d / 2)
@@ -60,7 +65,8 @@ impl Heartbeat {
 
     /// When silence from the broker becomes a lost connection.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.incoming.map(|d| self.last_read + d.mul_f64(self.tolerance))
+        self.incoming
+            .map(|d| self.last_read + d.mul_f64(self.tolerance))
     }
 
     /// The earliest moment the I/O thread must wake up for heart-beat work.

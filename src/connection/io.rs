@@ -16,10 +16,11 @@ use crate::frame::{Decoded, Decoder, Frame};
 use crate::transport::{Framing, Stream};
 
 use super::heartbeat::Heartbeat;
+use super::queue::Wakeups;
 use super::{debug, dispatch, lock, Shared, Target};
 
 /// Size of one read from the socket.
-const READ_CHUNK: usize = 64 << 10;
+const READ_CHUNK: usize = 256 << 10;
 /// Reads per loop turn before writes and timers get their turn again.
 const READS_PER_TURN: usize = 16;
 /// How long the thread keeps flushing after the client asked it to close.
@@ -80,6 +81,20 @@ struct Io<'a> {
     wpos: usize,
     rbuf: Vec<u8>,
     replies: Vec<u8>,
+    batch: Batch,
+}
+
+/// The queues that got items during one read, woken together at its end.
+struct Batch {
+    subs: Wakeups<Frame>,
+    jobs: Wakeups<dispatch::Job>,
+}
+
+impl Batch {
+    fn flush(&mut self) {
+        self.subs.flush();
+        self.jobs.flush();
+    }
 }
 
 impl<'a> Io<'a> {
@@ -91,6 +106,10 @@ impl<'a> Io<'a> {
             wpos: 0,
             rbuf: vec![0; READ_CHUNK],
             replies: Vec::new(),
+            batch: Batch {
+                subs: Wakeups::new(),
+                jobs: Wakeups::new(),
+            },
         }
     }
 
@@ -110,27 +129,26 @@ impl<'a> Io<'a> {
                 return self.flush_and_close();
             }
             let now = Instant::now();
-            let hb = &mut self.parts.heartbeat;
+            let hb = &self.parts.heartbeat;
             if !unwritten && hb.send_due().is_some_and(|due| now >= due) {
                 self.parts.reader.write_heartbeat(&mut self.wbuf);
                 continue;
             }
-            if let Some(deadline) = hb.deadline() {
-                if now >= deadline {
-                    let ms = hb.incoming.map_or(0, |d| d.as_millis());
-                    return End::Lost(format!(
-                        "heart-beat timeout: nothing from the broker for {} ms",
-                        (now - (deadline - hb.incoming.unwrap_or_default())).as_millis().max(ms)
-                    ));
-                }
+            if hb.deadline().is_some_and(|deadline| now >= deadline) {
+                return End::Lost(format!(
+                    "heart-beat timeout: nothing from the broker for {} ms (interval {} ms)",
+                    hb.silent_for(now).as_millis(),
+                    hb.incoming.unwrap_or_default().as_millis()
+                ));
             }
+            let next_beat = hb.next_wakeup();
             if !unwritten && !self.outbox_empty_then_sleep() {
                 continue; // a caller queued more meanwhile
             }
             let timeout = if more_to_read {
                 Some(Duration::ZERO)
             } else {
-                hb.next_wakeup().map(|t| t.saturating_duration_since(now))
+                next_beat.map(|t| t.saturating_duration_since(now))
             };
             let (readable, wake) = match poll(&self.parts.stream, self.shared, unwritten, timeout) {
                 Ok(r) => r,
@@ -189,7 +207,12 @@ impl<'a> Io<'a> {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(End::Lost(format!("write to {} failed: {e}", self.parts.stream.peer()))),
+                Err(e) => {
+                    return Err(End::Lost(format!(
+                        "write to {} failed: {e}",
+                        self.parts.stream.peer()
+                    )))
+                }
             }
         }
         if self.wpos == self.wbuf.len() {
@@ -201,7 +224,10 @@ impl<'a> Io<'a> {
             self.wpos = 0;
             if let Err(e) = self.parts.stream.flush() {
                 if e.kind() != ErrorKind::WouldBlock {
-                    return Err(End::Lost(format!("flush to {} failed: {e}", self.parts.stream.peer())));
+                    return Err(End::Lost(format!(
+                        "flush to {} failed: {e}",
+                        self.parts.stream.peer()
+                    )));
                 }
             }
         }
@@ -218,13 +244,17 @@ impl<'a> Io<'a> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(End::Lost(format!("read from {} failed: {e}", self.parts.stream.peer())))
+                    return Err(End::Lost(format!(
+                        "read from {} failed: {e}",
+                        self.parts.stream.peer()
+                    )))
                 }
             };
             self.parts.heartbeat.read(Instant::now());
             let input = std::mem::take(&mut self.rbuf);
             let r = self.wire_bytes(&input[..n]);
             self.rbuf = input;
+            self.batch.flush();
             r?;
         }
         Ok(true)
@@ -235,13 +265,14 @@ impl<'a> Io<'a> {
         let mut stop = None;
         let shared = self.shared;
         let decoder = &mut self.parts.decoder;
+        let batch = &mut self.batch;
         let outcome = self.parts.reader.read(
             input,
             &mut |data| {
                 let mut data = data;
                 while let Some(d) = decoder.decode(&mut data)? {
                     if let Decoded::Frame(f) = d {
-                        if let Err(end) = deliver(shared, f) {
+                        if let Err(end) = deliver(shared, f, batch) {
                             stop = Some(end);
                             return Err(Error::Disconnected);
                         }
@@ -260,7 +291,10 @@ impl<'a> Io<'a> {
                     let _ = self.write();
                     let code = c.code.map(|c| format!(" {c}")).unwrap_or_default();
                     let sep = if c.reason.is_empty() { "" } else { " " };
-                    Err(End::PeerClosed(format!(" (WebSocket close{code}{sep}{})", c.reason)))
+                    Err(End::PeerClosed(format!(
+                        " (WebSocket close{code}{sep}{})",
+                        c.reason
+                    )))
                 }
                 None => Ok(()),
             },
@@ -271,9 +305,16 @@ impl<'a> Io<'a> {
 
     /// STOMP bytes that need no deframing (left over from the handshake).
     fn stomp_bytes(&mut self, mut data: &[u8]) -> Result<(), End> {
-        while let Some(d) = self.parts.decoder.decode(&mut data).map_err(|e| End::Protocol(e.to_string()))? {
+        while let Some(d) = self
+            .parts
+            .decoder
+            .decode(&mut data)
+            .map_err(|e| End::Protocol(e.to_string()))?
+        {
             if let Decoded::Frame(f) = d {
-                deliver(self.shared, f)?;
+                let r = deliver(self.shared, f, &mut self.batch);
+                self.batch.flush();
+                r?;
             }
         }
         Ok(())
@@ -298,13 +339,13 @@ impl<'a> Io<'a> {
 }
 
 /// Hands one decoded frame to whoever waits for it. An ERROR ends the session.
-fn deliver(shared: &Shared, frame: Frame) -> Result<(), End> {
+fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> Result<(), End> {
     if let Some(d) = &shared.settings.debug {
         d(&debug::frame_line("<<<", &frame));
     }
     match frame.command() {
         "MESSAGE" => {
-            deliver_message(shared, frame);
+            deliver_message(shared, frame, batch);
             Ok(())
         }
         "RECEIPT" => {
@@ -332,54 +373,59 @@ fn deliver(shared: &Shared, frame: Frame) -> Result<(), End> {
     }
 }
 
-fn deliver_message(shared: &Shared, frame: Frame) {
+fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
     let mut st = lock(&shared.state);
-    let id = match frame.header("subscription") {
-        Some(id) => id.to_string(),
+    let entry = match frame.header("subscription") {
+        Some(id) => st.subs.get_key_value(id),
         // STOMP 1.0 brokers may omit it: match by destination when that is unambiguous.
         None => {
             let dest = frame.header("destination").unwrap_or("");
             let mut hits = st.subs.iter().filter(|(_, e)| e.destination == dest);
             match (hits.next(), hits.next()) {
-                (Some((id, _)), None) => id.clone(),
-                _ => return,
+                (Some(hit), None) => Some(hit),
+                _ => None,
             }
         }
     };
-    let Some(entry) = st.subs.get(&id) else {
+    let Some((id, entry)) = entry else {
         return; // unsubscribed meanwhile; the broker had it in flight
     };
     let size = frame.size_hint();
     let queued = entry.stats.messages.fetch_add(1, Ordering::Relaxed) + 1;
     let bytes = entry.stats.bytes.fetch_add(size, Ordering::Relaxed) + size;
     match &entry.target {
-        Target::Pull(tx) => {
-            let _ = tx.send(frame);
+        Target::Pull(q) => {
+            if q.push_quiet(frame) {
+                batch.subs.add(q);
+            }
         }
         Target::Callback(slot) => {
-            let _ = shared
-                .dispatch_tx
-                .send(dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame));
+            let job = dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame);
+            if shared.jobs.push_quiet(job) {
+                batch.jobs.add(&shared.jobs);
+            }
         }
     }
     let (max_messages, max_bytes) = shared.settings.queue_limit;
     if queued > max_messages || bytes > max_bytes {
         // Never stop reading for a slow consumer: close its subscription instead. Its
         // receiver still gets what is queued, then "disconnected".
-        if let Some(entry) = st.subs.remove(&id) {
-            drop(st);
-            if let Target::Callback(slot) = &entry.target {
-                slot.close();
-            }
-            drop(entry);
-            let _ = shared.enqueue(|w| {
+        let id = id.clone();
+        let entry = st.subs.remove(&id);
+        drop(st);
+        drop(entry);
+        let _ = shared.enqueue_frame(
+            |w| {
                 w.header("id", &id);
-            }, "UNSUBSCRIBE", b"");
-            shared.event(
-                super::Event::SubscriptionClosed,
-                &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
-            );
-        }
+            },
+            "UNSUBSCRIBE",
+            b"",
+            false,
+        );
+        shared.event(
+            super::Event::SubscriptionClosed,
+            &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
+        );
     }
 }
 
@@ -425,5 +471,8 @@ fn poll(
         }
     }
     let hangup = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
-    Ok((fds[0].revents & hangup != 0, fds[1].revents & libc::POLLIN != 0))
+    Ok((
+        fds[0].revents & hangup != 0,
+        fds[1].revents & libc::POLLIN != 0,
+    ))
 }

@@ -16,6 +16,7 @@ mod dispatch;
 mod handshake;
 mod heartbeat;
 mod io;
+mod queue;
 mod waker;
 
 use std::collections::HashMap;
@@ -32,7 +33,8 @@ use crate::event::Event;
 use crate::frame::{check_header, Frame, FrameWriter, Version};
 use crate::transport::{self, Endpoint, Framing, RawIo};
 
-pub(crate) use dispatch::CallbackSlot;
+pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
+pub(crate) use queue::{Empty, Queue};
 
 /// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
 /// enough to keep memory flat, large enough that a publisher on one core fills a whole
@@ -97,7 +99,7 @@ impl QueueStats {
 /// Where a subscription's MESSAGE frames go.
 pub(crate) enum Target {
     /// A pull subscription's queue.
-    Pull(Sender<Frame>),
+    Pull(Arc<Queue<Frame>>),
     /// A push subscription: run on the dispatch thread.
     Callback(Arc<CallbackSlot>),
 }
@@ -107,9 +109,21 @@ pub(crate) enum Target {
 pub(crate) struct SubEntry {
     pub(crate) destination: String,
     pub(crate) ack: &'static str,
+    /// Kept for the resubscription after a reconnect (a later release).
+    #[allow(dead_code)]
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) target: Target,
     pub(crate) stats: Arc<QueueStats>,
+}
+
+impl Drop for SubEntry {
+    /// The session forgets the subscription: its receivers get what is queued, then
+    /// "disconnected".
+    fn drop(&mut self) {
+        if let Target::Pull(q) = &self.target {
+            q.close();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -137,7 +151,7 @@ pub(crate) struct Shared {
     outbox_space: Condvar,
     waker: waker::Waker,
     state: Mutex<State>,
-    dispatch_tx: Sender<dispatch::Job>,
+    jobs: Arc<Queue<dispatch::Job>>,
     dispatch_thread: Mutex<Option<ThreadId>>,
     threads: Mutex<Threads>,
     /// Serialises `disconnect` so that a second caller waits for the first to finish.
@@ -168,7 +182,7 @@ impl Shared {
         };
         let est = handshake::establish(opened, config, deadline)?;
         let waker = waker::Waker::new().map_err(|e| Error::io("eventfd", &e))?;
-        let (dispatch_tx, dispatch_rx) = crossbeam_channel::unbounded();
+        let jobs = Queue::new();
         let shared = Arc::new(Shared {
             info: est.info.clone(),
             settings: Settings {
@@ -192,7 +206,7 @@ impl Shared {
             outbox_space: Condvar::new(),
             waker,
             state: Mutex::new(State::default()),
-            dispatch_tx,
+            jobs: Arc::clone(&jobs),
             dispatch_thread: Mutex::new(None),
             threads: Mutex::new(Threads {
                 io: None,
@@ -204,7 +218,7 @@ impl Shared {
         let d = Arc::clone(&shared);
         let dispatch = thread::Builder::new()
             .name("stompws-dispatch".into())
-            .spawn(move || dispatch::run(d, dispatch_rx))
+            .spawn(move || dispatch::run(d, jobs))
             .map_err(|e| Error::io("spawning the dispatch thread", &e))?;
         *lock(&shared.dispatch_thread) = Some(dispatch.thread().id());
         lock(&shared.threads).dispatch = Some(dispatch);
@@ -221,7 +235,10 @@ impl Shared {
                 return Err(e);
             }
         }
-        shared.event(Event::Connected, shared.info.server.as_deref().unwrap_or(""));
+        shared.event(
+            Event::Connected,
+            shared.info.server.as_deref().unwrap_or(""),
+        );
         Ok(shared)
     }
 
@@ -280,22 +297,28 @@ impl Shared {
         };
         let waiter = match &receipt {
             Receipt::None => None,
-            Receipt::Caller(id) | Receipt::Library(id) => Some((id.clone(), self.expect_receipt(id)?)),
+            Receipt::Caller(id) | Receipt::Library(id) => {
+                Some((id.clone(), self.expect_receipt(id)?))
+            }
         };
         let library_receipt = match &receipt {
             Receipt::Library(id) => Some(("receipt", id.as_str())),
             _ => None,
         };
-        let content_length = command == "SEND"
-            && (self.settings.auto_content_length || body.contains(&0));
-        let sent = self.enqueue(|w| {
-            for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
-                w.header(n, v);
-            }
-            if content_length {
-                w.content_length(body.len());
-            }
-        }, command, body);
+        let content_length =
+            command == "SEND" && (self.settings.auto_content_length || body.contains(&0));
+        let sent = self.enqueue(
+            |w| {
+                for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
+                    w.header(n, v);
+                }
+                if content_length {
+                    w.content_length(body.len());
+                }
+            },
+            command,
+            body,
+        );
         match waiter {
             None => sent,
             Some((id, rx)) => {
@@ -316,7 +339,9 @@ impl Shared {
             return Err(Error::Disconnected);
         }
         if st.receipts.contains_key(id) {
-            return Err(Error::invalid(format!("receipt id {id:?} is already awaited")));
+            return Err(Error::invalid(format!(
+                "receipt id {id:?} is already awaited"
+            )));
         }
         st.receipts.insert(id.to_string(), tx);
         Ok(rx)
@@ -339,52 +364,82 @@ impl Shared {
 
     /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. Waits
     /// (at most the send timeout) while the outbox is over its high-water mark.
-    fn enqueue(&self, headers: impl FnOnce(&mut FrameWriter<'_>), command: &str, body: &[u8]) -> Result<()> {
-        let version = self.info.version;
-        let mut ob = lock(&self.outbox);
-        if !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER && !ob.closed {
+    pub(crate) fn enqueue(
+        &self,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+    ) -> Result<()> {
+        self.enqueue_frame(headers, command, body, true)
+    }
+
+    /// [`Shared::enqueue`]; `may_wait` is false on the I/O thread, which must never wait
+    /// for the buffer it is the one to drain.
+    pub(crate) fn enqueue_frame(
+        &self,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+        may_wait: bool,
+    ) -> Result<()> {
+        let over = |ob: &Outbox| {
+            !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
+        };
+        let mut guard = lock(&self.outbox);
+        if may_wait && over(&guard) {
             let deadline = Instant::now() + self.settings.send_timeout;
-            ob.space_waiters += 1;
-            while !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER {
+            guard.space_waiters += 1;
+            while over(&guard) {
                 let now = Instant::now();
                 if now >= deadline {
-                    ob.space_waiters -= 1;
+                    guard.space_waiters -= 1;
                     return Err(Error::Timeout);
                 }
-                ob = self
+                guard = self
                     .outbox_space
-                    .wait_timeout(ob, deadline - now)
+                    .wait_timeout(guard, deadline - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            ob.space_waiters -= 1;
+            guard.space_waiters -= 1;
         }
-        if ob.closed {
+        if guard.closed {
             return Err(Error::Disconnected);
         }
-        let ob = &mut *ob;
-        let start = ob.buf.len();
-        if ob.framing.is_raw() {
+        let ob = &mut *guard;
+        let version = self.info.version;
+        let debug = self.settings.debug.is_some();
+        let line = if ob.framing.is_raw() {
+            // Raw framing: encode straight into the outgoing buffer, no copy.
+            let start = ob.buf.len();
             let mut w = FrameWriter::new(&mut ob.buf, command, version);
             headers(&mut w);
             w.finish(body);
-            if let Some(d) = &self.settings.debug {
-                d(&debug::encoded_line(">>>", &ob.buf[start..]));
-            }
+            debug.then(|| debug::encoded_line(">>>", &ob.buf[start..]))
         } else {
+            // WebSocket: the head goes through a small scratch buffer; the body is copied
+            // once, masked, straight into the outgoing buffer.
             ob.scratch.clear();
             let mut w = FrameWriter::new(&mut ob.scratch, command, version);
             headers(&mut w);
-            w.finish(body);
-            ob.framing.write_frame(&mut ob.buf, &ob.scratch);
-            if let Some(d) = &self.settings.debug {
-                d(&debug::encoded_line(">>>", &ob.scratch));
-            }
-        }
+            w.finish_head();
+            ob.framing
+                .write_frame_parts(&mut ob.buf, &[&ob.scratch, body, b"\0"]);
+            debug.then(|| {
+                let mut whole = ob.scratch.clone();
+                whole.extend_from_slice(body);
+                whole.push(0);
+                debug::encoded_line(">>>", &whole)
+            })
+        };
         let wake = std::mem::take(&mut ob.io_sleeping);
-        drop(ob);
+        drop(guard);
         if wake {
             self.waker.wake();
+        }
+        // The hook runs outside the lock: it may be slow and must not stall senders.
+        if let (Some(d), Some(line)) = (&self.settings.debug, line) {
+            d(&line);
         }
         Ok(())
     }
@@ -405,11 +460,17 @@ impl Shared {
                 return Err(Error::Disconnected);
             }
             if st.subs.contains_key(id) {
-                return Err(Error::invalid(format!("subscription id {id:?} is already in use")));
+                return Err(Error::invalid(format!(
+                    "subscription id {id:?} is already in use"
+                )));
             }
             st.subs.insert(id.to_string(), entry);
         }
-        let own = [("destination", destination.as_str()), ("id", id), ("ack", ack)];
+        let own = [
+            ("destination", destination.as_str()),
+            ("id", id),
+            ("ack", ack),
+        ];
         let r = self.request("SUBSCRIBE", &own, headers, b"", false);
         if r.is_err() {
             // Whether the broker saw it or not, the caller gets no handle: forget it.
@@ -465,9 +526,15 @@ impl Shared {
             st.receipts.insert(id.clone(), tx);
             rx
         };
-        if self.enqueue(|w| {
-            w.header("receipt", &id);
-        }, "DISCONNECT", b"").is_err()
+        if self
+            .enqueue(
+                |w| {
+                    w.header("receipt", &id);
+                },
+                "DISCONNECT",
+                b"",
+            )
+            .is_err()
         {
             return Ok(()); // closed meanwhile
         }
@@ -507,7 +574,7 @@ impl Shared {
     /// Stops the dispatch thread after the jobs already queued; waits for it unless this
     /// is that thread (a callback dropping the last client).
     fn join_dispatch(&self) {
-        let _ = self.dispatch_tx.send(dispatch::Job::Stop);
+        self.jobs.push(dispatch::Job::Stop);
         if self.on_dispatch_thread() {
             return;
         }
@@ -536,7 +603,8 @@ impl Shared {
     /// Queues an event for the dispatch thread.
     pub(crate) fn event(&self, event: Event, detail: &str) {
         if self.settings.on_event.is_some() {
-            let _ = self.dispatch_tx.send(dispatch::Job::Event(event, detail.to_string()));
+            self.jobs
+                .push(dispatch::Job::Event(event, detail.to_string()));
         }
     }
 
@@ -556,15 +624,16 @@ impl Shared {
             }
             let receipts = std::mem::take(&mut st.receipts);
             let subs = std::mem::take(&mut st.subs);
-            (receipts, subs, closing, st.close_reason.clone().unwrap_or_default())
+            (
+                receipts,
+                subs,
+                closing,
+                st.close_reason.clone().unwrap_or_default(),
+            )
         };
         // Dropping the senders wakes every waiter at once with "disconnected".
         drop(receipts);
-        for (_, entry) in subs {
-            if let Target::Callback(slot) = &entry.target {
-                slot.close();
-            }
-        }
+        drop(subs);
         {
             let mut ob = lock(&self.outbox);
             ob.closed = true;
@@ -578,15 +647,6 @@ impl Shared {
             self.event(Event::ConnectionLost, &reason);
         }
         self.event(Event::Disconnected, &reason);
-        let _ = self.dispatch_tx.send(dispatch::Job::Stop);
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Every client handle is gone by now; make sure no thread outlives us.
-        if let Some(h) = lock(&self.threads).io.take() {
-            drop(h);
-        }
+        self.jobs.push(dispatch::Job::Stop);
     }
 }

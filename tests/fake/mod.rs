@@ -25,7 +25,10 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -75,7 +78,9 @@ fn start(ws: bool, script: impl FnOnce(Peer) + Send + 'static) -> Fake {
     };
     let handle = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
         let mut peer = Peer {
             stream,
@@ -117,7 +122,10 @@ impl Peer {
         let key = req
             .lines()
             .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .or_else(|| req.lines().find_map(|l| l.strip_prefix("sec-websocket-key: ")))
+            .or_else(|| {
+                req.lines()
+                    .find_map(|l| l.strip_prefix("sec-websocket-key: "))
+            })
             .expect("no Sec-WebSocket-Key");
         let accept = tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
         let proto = if req.contains("v12.stomp") {
@@ -160,7 +168,8 @@ impl Peer {
                     self.heartbeats += 1;
                     continue;
                 }
-                let (seen, used) = parse_stomp(&payload).expect("a ws message without a whole frame");
+                let (seen, used) =
+                    parse_stomp(&payload).expect("a ws message without a whole frame");
                 assert_eq!(used, payload.len(), "more than one frame in one ws message");
                 return Some(Seen {
                     binary: op == 0x2,
@@ -262,12 +271,18 @@ fn parse_ws(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     if b.len() < 2 {
         return None;
     }
-    assert!(b[0] & 0x80 != 0, "fragmented client message (ActiveMQ closes on these)");
+    assert!(
+        b[0] & 0x80 != 0,
+        "fragmented client message (ActiveMQ closes on these)"
+    );
     let op = b[0] & 0x0F;
     assert!(b[1] & 0x80 != 0, "client frames must be masked");
     let (len, mut pos) = match b[1] & 0x7F {
         126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-        127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10),
+        127 if b.len() >= 10 => (
+            u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+            10,
+        ),
         126 | 127 => return None,
         n => (n as usize, 2),
     };
@@ -276,7 +291,11 @@ fn parse_ws(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     }
     let mask = [b[pos], b[pos + 1], b[pos + 2], b[pos + 3]];
     pos += 4;
-    let payload = b[pos..pos + len].iter().enumerate().map(|(i, x)| x ^ mask[i % 4]).collect();
+    let payload = b[pos..pos + len]
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x ^ mask[i % 4])
+        .collect();
     Some((op, payload, pos + len))
 }
 

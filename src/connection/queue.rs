@@ -1,0 +1,172 @@
+//! The hand-off queue between the I/O thread and the threads that consume what it reads
+//! (pull subscribers, the dispatch thread).
+//!
+//! A channel wakes its receiver on every send. When the I/O thread decodes a few hundred
+//! messages from one read and the receiver shares its core, that is a context switch per
+//! message. This queue lets the producer push a whole batch quietly and wake the
+//! receivers once at the end of it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::lock;
+
+/// Why a receive returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empty {
+    /// Nothing came within the time given.
+    Timeout,
+    /// The queue is closed and drained.
+    Closed,
+}
+
+struct Inner<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    /// Receivers blocked in `recv`; a push needs a wake-up only when this is not 0.
+    waiters: usize,
+}
+
+/// A FIFO with batched wake-ups; see the module docs.
+pub(crate) struct Queue<T> {
+    inner: Mutex<Inner<T>>,
+    ready: Condvar,
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn new() -> Arc<Queue<T>> {
+        Arc::new(Queue {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                closed: false,
+                waiters: 0,
+            }),
+            ready: Condvar::new(),
+        })
+    }
+
+    /// Adds an item without waking anyone. Returns true when a receiver waits: the
+    /// producer must then call [`Queue::notify`] once its batch is done. A closed queue
+    /// drops the item.
+    pub(crate) fn push_quiet(&self, item: T) -> bool {
+        let mut g = lock(&self.inner);
+        if g.closed {
+            return false;
+        }
+        g.items.push_back(item);
+        g.waiters > 0
+    }
+
+    /// Adds an item and wakes a waiting receiver at once.
+    pub(crate) fn push(&self, item: T) {
+        if self.push_quiet(item) {
+            self.notify();
+        }
+    }
+
+    /// Wakes the receivers after a batch of [`Queue::push_quiet`].
+    pub(crate) fn notify(&self) {
+        self.ready.notify_all();
+    }
+
+    /// No more items will come; receivers get what is queued, then [`Empty::Closed`].
+    pub(crate) fn close(&self) {
+        lock(&self.inner).closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next item, waiting at most `timeout` (`None`: until one comes or the queue
+    /// closes; `Some(ZERO)`: just look).
+    pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<T, Empty> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut g = lock(&self.inner);
+        loop {
+            if let Some(item) = g.items.pop_front() {
+                return Ok(item);
+            }
+            if g.closed {
+                return Err(Empty::Closed);
+            }
+            g.waiters += 1;
+            g = match deadline {
+                None => self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        g.waiters -= 1;
+                        return Err(Empty::Timeout);
+                    }
+                    self.ready
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+            g.waiters -= 1;
+        }
+    }
+}
+
+/// The queues the I/O thread pushed to quietly during one batch, to wake at its end.
+pub(crate) struct Wakeups<T> {
+    pending: Vec<Arc<Queue<T>>>,
+}
+
+impl<T> Wakeups<T> {
+    pub(crate) fn new() -> Wakeups<T> {
+        Wakeups {
+            pending: Vec::new(),
+        }
+    }
+
+    /// Remembers `q` (once) for the end of the batch.
+    pub(crate) fn add(&mut self, q: &Arc<Queue<T>>) {
+        if !self.pending.iter().any(|p| Arc::ptr_eq(p, q)) {
+            self.pending.push(Arc::clone(q));
+        }
+    }
+
+    /// Wakes every queue remembered since the last call.
+    pub(crate) fn flush(&mut self) {
+        for q in self.pending.drain(..) {
+            q.notify();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_timeout_and_close() {
+        let q = Queue::new();
+        assert_eq!(q.recv(Some(Duration::ZERO)), Err(Empty::Timeout));
+        q.push(1);
+        q.push(2);
+        q.close();
+        q.push(3); // dropped: closed
+        assert_eq!(q.recv(None), Ok(1));
+        assert_eq!(q.recv(Some(Duration::from_millis(1))), Ok(2));
+        assert_eq!(q.recv(None), Err(Empty::Closed));
+    }
+
+    #[test]
+    fn quiet_pushes_wake_a_waiter_at_notify() {
+        let q: Arc<Queue<u32>> = Queue::new();
+        let r = Arc::clone(&q);
+        let t = std::thread::spawn(move || r.recv(Some(Duration::from_secs(10))));
+        while lock(&q.inner).waiters == 0 {
+            std::thread::yield_now();
+        }
+        let mut w = Wakeups::new();
+        if q.push_quiet(7) {
+            w.add(&q);
+            w.add(&q);
+        }
+        assert_eq!(w.pending.len(), 1);
+        w.flush();
+        assert_eq!(t.join().unwrap(), Ok(7));
+    }
+}

@@ -1,0 +1,97 @@
+//! `stompws_subscription_*`: receiving from a pull subscription, unsubscribing.
+
+use std::ffi::c_char;
+use std::ptr;
+use std::time::Duration;
+
+use super::boundary::{self, check_out, try_headers, try_ref, write_out};
+use super::types::{stompws_header, stompws_message, stompws_result, stompws_subscription};
+
+/// The subscription id (the SUBSCRIBE `id` header); NULL for NULL. Borrowed from the
+/// subscription: valid until `stompws_subscription_free`.
+///
+/// # Safety
+/// `subscription` is NULL or a live subscription.
+#[no_mangle]
+pub unsafe extern "C" fn stompws_subscription_id(
+    subscription: *const stompws_subscription,
+) -> *const c_char {
+    // SAFETY: NULL or a live subscription, per the contract.
+    boundary::getter(ptr::null(), || {
+        unsafe { subscription.as_ref() }.map_or(ptr::null(), |s| s.id.as_ptr())
+    })
+}
+
+/// Waits up to `timeout_ms` (0 = just look) for the next message. On OK the caller owns
+/// `*out` and frees it with `stompws_message_free`. TIMEOUT if none came (`*out`
+/// untouched); DISCONNECTED once the subscription or connection is closed and nothing is
+/// queued; INVALID_ARGUMENT on a callback subscription. Several threads may receive on
+/// one subscription at once; each message goes to one of them.
+///
+/// # Safety
+/// `subscription` is NULL or a live subscription; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn stompws_subscription_receive(
+    subscription: *mut stompws_subscription,
+    timeout_ms: u32,
+    out: *mut *mut stompws_message,
+) -> stompws_result {
+    boundary::result(|| {
+        // SAFETY: NULL or a live subscription, per the contract.
+        let s = unsafe { try_ref(subscription, "subscription") }?;
+        check_out(out, "out")?;
+        let msg = if timeout_ms == 0 {
+            s.sub.try_recv()?
+        } else {
+            s.sub
+                .recv_timeout(Duration::from_millis(u64::from(timeout_ms)))?
+        };
+        // SAFETY: checked non-NULL above; written only on success.
+        unsafe { write_out(out, Box::into_raw(Box::new(stompws_message { msg }))) };
+        Ok(())
+    })
+}
+
+/// UNSUBSCRIBE, with extra headers (a `receipt` header makes the call wait for it; `id`
+/// is the library's). Queued messages can still be received afterwards; callbacks are
+/// never called again once it returns (it waits for a running one, unless called from
+/// inside it). A second call is INVALID_ARGUMENT; after the connection closed,
+/// DISCONNECTED.
+///
+/// # Safety
+/// `subscription` is NULL or a live subscription; `headers` valid for `header_count`.
+#[no_mangle]
+pub unsafe extern "C" fn stompws_subscription_unsubscribe(
+    subscription: *mut stompws_subscription,
+    headers: *const stompws_header,
+    header_count: usize,
+) -> stompws_result {
+    boundary::result(|| {
+        // SAFETY: per the contract above.
+        let (s, headers) = unsafe {
+            (
+                try_ref(subscription, "subscription")?,
+                try_headers(headers, header_count)?,
+            )
+        };
+        s.sub.unsubscribe(&headers)?;
+        Ok(())
+    })
+}
+
+/// Frees the subscription, unsubscribing first if it is still active. After it returns
+/// a callback is never called again (it waits for a running call to finish, unless
+/// called from inside that callback). NULL is fine; call at most once, and not while
+/// other threads use the subscription. Messages received from it stay valid.
+///
+/// # Safety
+/// `subscription` is NULL or a live subscription, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn stompws_subscription_free(subscription: *mut stompws_subscription) {
+    boundary::void(|| {
+        if !subscription.is_null() {
+            // SAFETY: a pointer from Box::into_raw in stompws_client_subscribe*, freed once.
+            drop(unsafe { Box::from_raw(subscription) });
+        }
+    })
+}

@@ -1,0 +1,491 @@
+//! Bytes to frames: the incremental `Decoder`.
+
+use super::scan::find_nul_or;
+use super::{escapes_headers, Frame, Version};
+use crate::{Error, Result};
+
+/// Bounds on what the [`Decoder`] accepts, so a broken or hostile peer cannot make it
+/// allocate without limit. Each is checked before the memory it guards is allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest frame: command line, header section and body together. A
+    /// `content-length` that would exceed it fails as soon as the header is read.
+    pub max_frame_size: usize,
+    /// The most headers one frame may carry, repeats included.
+    pub max_headers: usize,
+    /// The longest command or header line, in bytes, without its line feed.
+    pub max_header_line: usize,
+}
+
+impl Default for Limits {
+    /// 64 MiB frames, 1024 headers, 64 KiB lines.
+    fn default() -> Limits {
+        Limits {
+            max_frame_size: 64 << 20,
+            max_headers: 1024,
+            max_header_line: 64 << 10,
+        }
+    }
+}
+
+/// One thing the [`Decoder`] found in the byte stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A complete frame.
+    Frame(Frame),
+    /// One end-of-line (`\n` or `\r\n`) between frames: a heart-beat from the peer.
+    Heartbeat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between frames: the next line is a heart-beat or a command line.
+    Idle,
+    /// After the command line: header lines until the blank line.
+    Headers,
+    /// `content-length` was given: this many body bytes are still to come, then a NUL.
+    Body { remaining: usize },
+    /// No `content-length`: the body runs to the first NUL.
+    BodyToNul,
+}
+
+/// The incremental STOMP decoder: feed it bytes as they arrive, in any split, and it
+/// returns frames and heart-beats one at a time.
+///
+/// It keeps what it has consumed of an unfinished frame between calls and never scans a
+/// byte twice for a line end or a NUL. A frame needs about two allocations: its head
+/// (command and headers) and its body.
+///
+/// Until [`Decoder::set_version`] is called no header is unescaped (the CONNECTED frame
+/// that negotiates the version is never escaped) and CR LF line ends are accepted. Once
+/// the version is set, 1.1 and 1.2 frames other than CONNECT, STOMP and CONNECTED are
+/// unescaped, and on 1.0 and 1.1 a carriage return before a header line's line feed
+/// belongs to the value (only 1.2 defines CR LF line ends). On every version a CR LF is
+/// a heart-beat between frames, a CR ending the command line is dropped, and a line
+/// holding just a CR ends the header section.
+///
+/// After an error the stream cannot be resynchronised: every later call returns the same
+/// error.
+///
+/// ```
+/// use stompws::frame::{Decoded, Decoder, Limits, Version};
+///
+/// let mut decoder = Decoder::new(Limits::default());
+/// let mut got = Vec::new();
+/// for chunk in [&b"CONNECTED\nversion:1.2\n\n\0\nMESS"[..], b"AGE\nid:a\\cb\n\nhi\0"] {
+///     let mut input = chunk;
+///     while let Some(item) = decoder.decode(&mut input)? {
+///         if let Decoded::Frame(f) = &item {
+///             if f.command() == "CONNECTED" {
+///                 let version = f.header("version").and_then(Version::parse);
+///                 decoder.set_version(version.unwrap_or(Version::V1_0));
+///             }
+///         }
+///         got.push(item);
+///     }
+/// }
+/// assert_eq!(got.len(), 3);
+/// assert_eq!(got[1], Decoded::Heartbeat);
+/// match &got[2] {
+///     Decoded::Frame(f) => assert_eq!((f.header("id"), f.body()), (Some("a:b"), &b"hi"[..])),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), stompws::Error>(())
+/// ```
+pub struct Decoder {
+    limits: Limits,
+    version: Option<Version>,
+    state: State,
+    /// The start of a line that began in an earlier input; empty otherwise, so lines
+    /// that arrive whole are never copied here.
+    line: Vec<u8>,
+    /// The head of the frame being decoded, laid out as in `Frame`. Kept across frames
+    /// and copied out exactly sized, so the head costs one allocation per frame.
+    text: String,
+    command_len: usize,
+    header_count: usize,
+    /// Whether this frame's header lines are unescaped.
+    unescape: bool,
+    /// The first `content-length` of this frame.
+    content_length: Option<usize>,
+    /// Bytes of this frame consumed before the body, for `max_frame_size`.
+    head_bytes: usize,
+    body: Vec<u8>,
+    failed: Option<Error>,
+}
+
+impl Decoder {
+    /// A decoder that enforces `limits` and has no version yet.
+    pub fn new(limits: Limits) -> Decoder {
+        Decoder {
+            limits,
+            version: None,
+            state: State::Idle,
+            line: Vec::new(),
+            text: String::new(),
+            command_len: 0,
+            header_count: 0,
+            unescape: false,
+            content_length: None,
+            head_bytes: 0,
+            body: Vec::new(),
+            failed: None,
+        }
+    }
+
+    /// Sets the negotiated version, which decides unescaping and line ends for every
+    /// frame whose command line is read from now on.
+    pub fn set_version(&mut self, version: Version) {
+        self.version = Some(version);
+    }
+
+    /// The version given to [`Decoder::set_version`], if any.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// Consumes bytes from the front of `*input` until a frame or an end-of-line
+    /// heart-beat is complete, and returns it, leaving the remaining bytes in `*input`.
+    ///
+    /// Returns `Ok(None)` when `*input` ran out first; what was consumed is kept for the
+    /// next call. Call again while it returns `Some`: one input may hold many frames.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] for a malformed frame (a header line without `:`, an undefined
+    /// escape, invalid UTF-8 in the head, a NUL in the head, a bad `content-length`, no
+    /// NUL after a `content-length` body) or one beyond the [`Limits`]. The decoder is
+    /// then stuck: the connection has to be closed.
+    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Decoded>> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.step(input);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn step(&mut self, input: &mut &[u8]) -> Result<Option<Decoded>> {
+        loop {
+            match self.state {
+                State::Idle | State::Headers => {
+                    let bytes = *input;
+                    let Some(end) = self.find_line_end(bytes)? else {
+                        *input = &[];
+                        return Ok(None);
+                    };
+                    *input = &bytes[end + 1..];
+                    let done = if self.line.is_empty() {
+                        self.on_line(&bytes[..end])?
+                    } else {
+                        // Borrow the buffer out of `self` while the line is processed;
+                        // taking and restoring it keeps its capacity.
+                        let mut line = std::mem::take(&mut self.line);
+                        line.extend_from_slice(&bytes[..end]);
+                        let done = self.on_line(&line);
+                        line.clear();
+                        self.line = line;
+                        done?
+                    };
+                    if let Some(decoded) = done {
+                        return Ok(Some(decoded));
+                    }
+                }
+                State::Body { remaining } => {
+                    let bytes = *input;
+                    let take = remaining.min(bytes.len());
+                    self.body.extend_from_slice(&bytes[..take]);
+                    let remaining = remaining - take;
+                    self.state = State::Body { remaining };
+                    let Some((&nul, rest)) = bytes[take..].split_first().filter(|_| remaining == 0)
+                    else {
+                        *input = &bytes[take..];
+                        return Ok(None);
+                    };
+                    if nul != 0 {
+                        return Err(Error::protocol(format!(
+                            "the {} frame's body of content-length {} is not followed by a NUL byte",
+                            self.command(),
+                            self.content_length.unwrap_or_default()
+                        )));
+                    }
+                    *input = rest;
+                    return Ok(Some(self.finish_frame()));
+                }
+                State::BodyToNul => {
+                    let bytes = *input;
+                    let nul = find_nul_or(0, bytes);
+                    let take = nul.unwrap_or(bytes.len());
+                    let size = self.head_bytes + self.body.len() + take;
+                    if size > self.limits.max_frame_size {
+                        return Err(Error::protocol(format!(
+                            "the {} frame is larger than the limit of {} bytes",
+                            self.command(),
+                            self.limits.max_frame_size
+                        )));
+                    }
+                    if nul.is_some() && take > 0 && self.body.capacity() == 0 {
+                        // The whole body is here: allocate it exactly, NUL included.
+                        self.body.reserve_exact(take + 1);
+                    }
+                    self.body.extend_from_slice(&bytes[..take]);
+                    let Some(nul) = nul else {
+                        *input = &[];
+                        return Ok(None);
+                    };
+                    *input = &bytes[nul + 1..];
+                    return Ok(Some(self.finish_frame()));
+                }
+            }
+        }
+    }
+
+    /// Scans `bytes` for the end of the current line. On `None` all of `bytes` has been
+    /// added to the partial line.
+    fn find_line_end(&mut self, bytes: &[u8]) -> Result<Option<usize>> {
+        let end = find_nul_or(b'\n', bytes);
+        // Limits first, then the NUL: the checks then fail the same way however the
+        // input is split, since a partial line sees only a prefix.
+        let len = end.unwrap_or(bytes.len());
+        if self.line.len() + len > self.limits.max_header_line {
+            return Err(Error::protocol(format!(
+                "a {} line is longer than the limit of {} bytes",
+                if self.state == State::Idle {
+                    "command"
+                } else {
+                    "header"
+                },
+                self.limits.max_header_line
+            )));
+        }
+        self.head_bytes += len;
+        if self.head_bytes > self.limits.max_frame_size {
+            return Err(self.head_too_large());
+        }
+        match end {
+            None => {
+                self.line.extend_from_slice(bytes);
+                Ok(None)
+            }
+            Some(end) if bytes[end] == 0 => Err(Error::protocol(if self.state == State::Idle {
+                "a NUL byte where a command or heart-beat was expected".to_string()
+            } else {
+                format!(
+                    "a NUL byte in the header section of a {} frame",
+                    self.command()
+                )
+            })),
+            Some(end) => {
+                self.head_bytes += 1;
+                Ok(Some(end))
+            }
+        }
+    }
+
+    /// Handles one complete line, without its line feed.
+    fn on_line(&mut self, line: &[u8]) -> Result<Option<Decoded>> {
+        if self.state == State::Idle {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                self.head_bytes = 0;
+                return Ok(Some(Decoded::Heartbeat));
+            }
+            self.start_frame(line)?;
+            return Ok(None);
+        }
+        let crlf = matches!(self.version, None | Some(Version::V1_2));
+        let line = match line.strip_suffix(b"\r") {
+            Some(stripped) if crlf || stripped.is_empty() => stripped,
+            _ => line,
+        };
+        if line.is_empty() {
+            self.start_body()?;
+            return Ok(None);
+        }
+        self.add_header_line(line)?;
+        Ok(None)
+    }
+
+    fn start_frame(&mut self, command: &[u8]) -> Result<()> {
+        let command = std::str::from_utf8(command)
+            .map_err(|_| Error::protocol("the command line is not valid UTF-8"))?;
+        self.text.clear();
+        self.text.push_str(command);
+        self.text.push('\0');
+        self.command_len = command.len();
+        self.header_count = 0;
+        self.unescape = self.version.is_some_and(|v| escapes_headers(v, command));
+        self.content_length = None;
+        self.state = State::Headers;
+        Ok(())
+    }
+
+    fn add_header_line(&mut self, line: &[u8]) -> Result<()> {
+        if self.header_count >= self.limits.max_headers {
+            return Err(Error::protocol(format!(
+                "the {} frame has more than the limit of {} headers",
+                self.command(),
+                self.limits.max_headers
+            )));
+        }
+        // Escapes are ASCII, so the line is valid UTF-8 exactly when its unescaped name
+        // and value are: validating once up front lets unescaping work on &str.
+        let line = std::str::from_utf8(line).map_err(|_| {
+            Error::protocol(format!(
+                "a header line of the {} frame is not valid UTF-8",
+                self.command()
+            ))
+        })?;
+        // Short lines: a plain loop beats the setup of a memchr-style search here.
+        let colon = line.bytes().position(|b| b == b':');
+        let Some((name, value)) = colon.map(|i| (&line[..i], &line[i + 1..])) else {
+            return Err(Error::protocol(format!(
+                "the header line {line:?} of the {} frame has no ':'",
+                self.command()
+            )));
+        };
+        let name_start = self.text.len();
+        self.push_header_piece(name)?;
+        let name_end = self.text.len();
+        self.push_header_piece(value)?;
+        self.header_count += 1;
+        if self.content_length.is_none() && &self.text[name_start..name_end] == "content-length\0" {
+            let value = &self.text[name_end..self.text.len() - 1];
+            let len = parse_content_length(value).ok_or_else(|| {
+                Error::protocol(format!(
+                    "the {} frame has an invalid content-length {value:?}",
+                    self.command()
+                ))
+            })?;
+            // Refuse here, before any body byte arrives or is allocated for.
+            if self.head_bytes.saturating_add(len) > self.limits.max_frame_size {
+                return Err(self.content_length_too_large(len));
+            }
+            self.content_length = Some(len);
+        }
+        Ok(())
+    }
+
+    /// Appends a header name or value, unescaped when the frame is escaped, and its NUL.
+    fn push_header_piece(&mut self, piece: &str) -> Result<()> {
+        if !self.unescape {
+            self.text.push_str(piece);
+            self.text.push('\0');
+            return Ok(());
+        }
+        let crlf = self.version == Some(Version::V1_2);
+        let mut rest = piece;
+        while let Some(i) = rest.bytes().position(|b| b == b'\\') {
+            self.text.push_str(&rest[..i]);
+            let c = match rest.as_bytes().get(i + 1) {
+                Some(b'\\') => '\\',
+                Some(b'n') => '\n',
+                Some(b'c') => ':',
+                Some(b'r') if crlf => '\r',
+                Some(_) => {
+                    let escape: String = rest[i..].chars().take(2).collect();
+                    return Err(Error::protocol(format!(
+                        "undefined escape {escape:?} in a header of the {} frame",
+                        self.command()
+                    )));
+                }
+                None => {
+                    return Err(Error::protocol(format!(
+                        "a header of the {} frame ends with a lone backslash",
+                        self.command()
+                    )))
+                }
+            };
+            self.text.push(c);
+            // Both bytes of the escape are ASCII, so this is a char boundary.
+            rest = &rest[i + 2..];
+        }
+        self.text.push_str(rest);
+        self.text.push('\0');
+        Ok(())
+    }
+
+    fn start_body(&mut self) -> Result<()> {
+        self.state = match self.content_length {
+            Some(len) => {
+                // Checked when the header was read, but later header lines count too.
+                if self.head_bytes.saturating_add(len) > self.limits.max_frame_size {
+                    return Err(self.content_length_too_large(len));
+                }
+                self.body = Vec::with_capacity(if len == 0 { 0 } else { len + 1 });
+                State::Body { remaining: len }
+            }
+            None => State::BodyToNul,
+        };
+        Ok(())
+    }
+
+    fn finish_frame(&mut self) -> Decoded {
+        let mut body = std::mem::take(&mut self.body);
+        if !body.is_empty() {
+            body.push(0);
+        }
+        let frame = Frame::from_parts(
+            String::from(self.text.as_str()),
+            self.command_len,
+            self.header_count,
+            body,
+        );
+        // A huge header section should not pin its memory for the connection's life.
+        if self.text.capacity() > 64 << 10 {
+            self.text = String::new();
+        }
+        self.state = State::Idle;
+        self.head_bytes = 0;
+        Decoded::Frame(frame)
+    }
+
+    /// Heap bytes held by the decoder's buffers, for tests of the limits.
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> usize {
+        self.line.capacity() + self.text.capacity() + self.body.capacity()
+    }
+
+    fn command(&self) -> &str {
+        &self.text[..self.command_len]
+    }
+
+    fn content_length_too_large(&self, len: usize) -> Error {
+        Error::protocol(format!(
+            "the {} frame's content-length {len} exceeds the frame size limit of {} bytes",
+            self.command(),
+            self.limits.max_frame_size
+        ))
+    }
+
+    fn head_too_large(&self) -> Error {
+        Error::protocol(format!(
+            "a frame's command and header section exceed the frame size limit of {} bytes",
+            self.limits.max_frame_size
+        ))
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("limits", &self.limits)
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a decimal `content-length`: digits only, no sign, no spaces, no overflow.
+fn parse_content_length(s: &str) -> Option<usize> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0usize, |n, b| {
+        let digit = (b as char).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(digit as usize)
+    })
+}

@@ -1,0 +1,420 @@
+//! STOMP 1.0/1.1/1.2 frame codec: pure, no I/O.
+//!
+//! A frame is a command line, header lines `name:value`, a blank line, the body and a
+//! NUL byte. [`Frame`] holds one decoded or built frame, [`Frame::encode`] and the
+//! allocation-free [`FrameWriter`] turn frames into bytes, and [`Decoder`] turns bytes
+//! that arrive in any split back into frames and heart-beats.
+//!
+//! Header escaping follows the negotiated [`Version`]: 1.1 writes backslash, line feed
+//! and `:` as `\\`, `\n` and `\c`; 1.2 also writes carriage return as `\r`; 1.0 and the
+//! CONNECT, STOMP and CONNECTED frames of every version are never escaped. An undefined
+//! escape on receipt is a protocol error.
+//!
+//! ```
+//! use stompws::frame::{Decoded, Decoder, Frame, Limits, Version};
+//!
+//! let send = Frame::new("SEND")
+//!     .with_header("destination", "/queue/a")
+//!     .with_header("note", "a:b")
+//!     .with_body(b"hello\0world");
+//! let mut wire = Vec::new();
+//! send.encode(Version::V1_2, true, &mut wire);
+//! assert_eq!(wire, b"SEND\ndestination:/queue/a\nnote:a\\cb\ncontent-length:11\n\nhello\0world\0");
+//!
+//! let mut decoder = Decoder::new(Limits::default());
+//! decoder.set_version(Version::V1_2);
+//! let mut input = &wire[..];
+//! match decoder.decode(&mut input)? {
+//!     Some(Decoded::Frame(f)) => {
+//!         assert_eq!(f.header("note"), Some("a:b"));
+//!         assert_eq!(f.body(), b"hello\0world");
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! assert!(input.is_empty());
+//! # Ok::<(), stompws::Error>(())
+//! ```
+
+mod decode;
+mod encode;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+pub use decode::{Decoded, Decoder, Limits};
+pub use encode::FrameWriter;
+
+use std::ffi::CStr;
+use std::fmt;
+
+use crate::{Error, Result};
+
+/// A STOMP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// STOMP 1.0: no header escaping, no NACK, no heart-beats.
+    V1_0,
+    /// STOMP 1.1: escapes `\\`, `\n`, `\c`; heart-beats; NACK.
+    V1_1,
+    /// STOMP 1.2: adds `\r` escaping, CRLF line ends and the `ack` header.
+    V1_2,
+}
+
+impl Version {
+    /// The version as it appears in `accept-version` and `version` headers: `"1.2"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1_0 => "1.0",
+            Version::V1_1 => "1.1",
+            Version::V1_2 => "1.2",
+        }
+    }
+
+    /// Parses `"1.0"`, `"1.1"` or `"1.2"`.
+    pub fn parse(s: &str) -> Option<Version> {
+        match s.trim() {
+            "1.0" => Some(Version::V1_0),
+            "1.1" => Some(Version::V1_1),
+            "1.2" => Some(Version::V1_2),
+            _ => None,
+        }
+    }
+
+    /// The WebSocket subprotocol name for this version: `"v12.stomp"`.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Version::V1_0 => "v10.stomp",
+            Version::V1_1 => "v11.stomp",
+            Version::V1_2 => "v12.stomp",
+        }
+    }
+}
+
+/// Whether header names and values of a `command` frame are escaped on `version`.
+///
+/// CONNECT, STOMP and CONNECTED are exempt because they are exchanged before (or while)
+/// the version is negotiated, so neither side can know which escaping the other uses.
+pub(crate) fn escapes_headers(version: Version, command: &str) -> bool {
+    version != Version::V1_0 && !matches!(command, "CONNECT" | "STOMP" | "CONNECTED")
+}
+
+/// Checks that STOMP can carry this header in a `command` frame on `version`.
+///
+/// The rules: the name is not empty; neither name nor value holds a NUL byte (the C API
+/// and the frame layout both end strings at NUL); and when the frame is not escaped
+/// (STOMP 1.0, or a CONNECT, STOMP or CONNECTED frame) neither holds a carriage return or
+/// line feed and the name holds no `:`, because without escaping those would end the
+/// line or the name early. Escaped frames can carry everything else.
+///
+/// [`Frame::encode`] and [`FrameWriter::header`] do not check; call this first on
+/// headers that come from outside.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] naming the header and the offending character.
+///
+/// ```
+/// use stompws::frame::{check_header, Version};
+///
+/// assert!(check_header("note", "line 1\nline 2", Version::V1_2, "SEND").is_ok());
+/// assert!(check_header("note", "line 1\nline 2", Version::V1_0, "SEND").is_err());
+/// assert!(check_header("login", "a\nb", Version::V1_2, "CONNECT").is_err());
+/// assert!(check_header("", "x", Version::V1_2, "SEND").is_err());
+/// ```
+pub fn check_header(name: &str, value: &str, version: Version, command: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid("header name is empty"));
+    }
+    if name.contains('\0') {
+        return Err(Error::invalid(format!(
+            "header name {name:?} contains a NUL byte, which STOMP cannot carry"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(Error::invalid(format!(
+            "value of header {name:?} contains a NUL byte, which STOMP cannot carry"
+        )));
+    }
+    if escapes_headers(version, command) {
+        return Ok(());
+    }
+    let unescaped = || {
+        if version == Version::V1_0 {
+            "on STOMP 1.0, which does not escape headers".to_string()
+        } else {
+            format!("in a {command} frame, whose headers are never escaped")
+        }
+    };
+    let line_break = |s: &str| s.contains(['\r', '\n']);
+    if line_break(name) {
+        return Err(Error::invalid(format!(
+            "header name {name:?} contains a line break, which cannot be sent {}",
+            unescaped()
+        )));
+    }
+    if line_break(value) {
+        return Err(Error::invalid(format!(
+            "value of header {name:?} contains a line break, which cannot be sent {}",
+            unescaped()
+        )));
+    }
+    if name.contains(':') {
+        return Err(Error::invalid(format!(
+            "header name {name:?} contains ':', which cannot be sent {}",
+            unescaped()
+        )));
+    }
+    Ok(())
+}
+
+/// A decoded or built STOMP frame: a command, headers in order (repeats kept) and a
+/// body of arbitrary bytes.
+///
+/// Header names and values are held unescaped, exactly as the application sees them;
+/// escaping happens in [`Frame::encode`] and unescaping in [`Decoder`].
+///
+/// ```
+/// use stompws::Frame;
+///
+/// let mut frame = Frame::new("MESSAGE")
+///     .with_header("destination", "/queue/a")
+///     .with_header("foo", "World")
+///     .with_body(b"hi");
+/// frame.add_header("foo", "Hello");
+/// assert_eq!(frame.command(), "MESSAGE");
+/// assert_eq!(frame.header("foo"), Some("World")); // the first occurrence wins
+/// assert_eq!(frame.header_count(), 3);
+/// assert_eq!(frame.header_at(2), Some(("foo", "Hello")));
+/// let names: Vec<&str> = frame.headers().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["destination", "foo", "foo"]);
+/// assert_eq!(frame.body(), b"hi");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// `command\0name\0value\0name\0value\0...`: the whole head in one allocation, and
+    /// every piece is both a `&str` and a NUL-terminated C string without copying.
+    text: String,
+    /// Length of the command, so `command()` needs no scan.
+    command_len: usize,
+    header_count: usize,
+    /// Empty when the body is empty (no allocation), else the body plus one 0 byte so the
+    /// C API can hand the body out as a C string too.
+    body: Vec<u8>,
+}
+
+impl Frame {
+    /// A frame with this command, no headers and an empty body.
+    ///
+    /// A NUL byte cannot be stored (every piece of a frame is also a C string); one in
+    /// `command` is replaced by U+FFFD. STOMP could not carry it anyway.
+    pub fn new(command: &str) -> Frame {
+        // Room for a few typical headers, so building a frame rarely reallocates.
+        let mut text = String::with_capacity(command.len() + 96);
+        push_piece(&mut text, command);
+        Frame {
+            command_len: text.len() - 1,
+            text,
+            header_count: 0,
+            body: Vec::new(),
+        }
+    }
+
+    /// Assembles a frame from parts the decoder has already validated.
+    pub(crate) fn from_parts(
+        text: String,
+        command_len: usize,
+        header_count: usize,
+        body: Vec<u8>,
+    ) -> Frame {
+        debug_assert_eq!(text.as_bytes().get(command_len), Some(&0));
+        debug_assert!(body.is_empty() || body.last() == Some(&0));
+        Frame {
+            text,
+            command_len,
+            header_count,
+            body,
+        }
+    }
+
+    /// Appends a header and returns the frame, for building in one expression.
+    ///
+    /// Nothing is validated here (see [`check_header`]); a NUL byte is replaced by U+FFFD.
+    pub fn with_header(mut self, name: &str, value: &str) -> Frame {
+        self.add_header(name, value);
+        self
+    }
+
+    /// Appends a header after the existing ones; an existing header of the same name is
+    /// kept and still wins in [`Frame::header`].
+    ///
+    /// Nothing is validated here (see [`check_header`]); a NUL byte is replaced by U+FFFD.
+    pub fn add_header(&mut self, name: &str, value: &str) {
+        push_piece(&mut self.text, name);
+        push_piece(&mut self.text, value);
+        self.header_count += 1;
+    }
+
+    /// Replaces the body and returns the frame.
+    pub fn with_body(mut self, body: &[u8]) -> Frame {
+        self.body.clear();
+        if !body.is_empty() {
+            self.body.reserve_exact(body.len() + 1);
+            self.body.extend_from_slice(body);
+            self.body.push(0);
+        }
+        self
+    }
+
+    /// The command, e.g. `"MESSAGE"`.
+    pub fn command(&self) -> &str {
+        &self.text[..self.command_len]
+    }
+
+    /// The value of the first header called `name` (names are case-sensitive), as STOMP
+    /// says repeated headers are to be read.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers().find(|&(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// All headers in frame order, repeats included.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut rest = &self.text[self.command_len + 1..];
+        // Pieces are short, so a byte loop beats `split` and its memchr setup.
+        let mut next_piece = move || {
+            let end = rest.bytes().position(|b| b == 0)?;
+            let piece = &rest[..end];
+            rest = &rest[end + 1..];
+            Some(piece)
+        };
+        std::iter::from_fn(move || Some((next_piece()?, next_piece()?)))
+    }
+
+    /// The number of headers, repeats included.
+    pub fn header_count(&self) -> usize {
+        self.header_count
+    }
+
+    /// The `index`th header (from 0) in frame order, or `None` past the end.
+    pub fn header_at(&self, index: usize) -> Option<(&str, &str)> {
+        self.headers().nth(index)
+    }
+
+    /// The body; empty when the frame has none.
+    pub fn body(&self) -> &[u8] {
+        match self.body.split_last() {
+            Some((_, body)) => body,
+            None => &[],
+        }
+    }
+
+    /// Takes the body out of the frame without copying it.
+    pub fn into_body(mut self) -> Vec<u8> {
+        self.body.pop();
+        self.body
+    }
+
+    /// The command as a C string borrowed from the frame.
+    #[allow(dead_code)] // for the C API
+    pub(crate) fn command_cstr(&self) -> &CStr {
+        cstr_at(&self.text, 0)
+    }
+
+    /// The first header called `name`, as a C string borrowed from the frame.
+    #[allow(dead_code)] // for the C API
+    pub(crate) fn header_cstr(&self, name: &str) -> Option<&CStr> {
+        self.header_offsets()
+            .find(|&(n, v)| &self.text[n..v - 1] == name)
+            .map(|(_, v)| cstr_at(&self.text, v))
+    }
+
+    /// The `index`th header as C strings borrowed from the frame.
+    #[allow(dead_code)] // for the C API
+    pub(crate) fn header_at_cstr(&self, index: usize) -> Option<(&CStr, &CStr)> {
+        self.header_offsets()
+            .nth(index)
+            .map(|(n, v)| (cstr_at(&self.text, n), cstr_at(&self.text, v)))
+    }
+
+    /// The body followed by one 0 byte that is not part of it, so C can read a text body
+    /// as a string.
+    #[allow(dead_code)] // for the C API
+    pub(crate) fn body_with_nul(&self) -> &[u8] {
+        if self.body.is_empty() {
+            &[0]
+        } else {
+            &self.body
+        }
+    }
+
+    /// Approximate heap bytes held by the frame, for queue byte limits.
+    pub fn size_hint(&self) -> usize {
+        std::mem::size_of::<Frame>() + self.text.capacity() + self.body.capacity()
+    }
+
+    /// Start offsets in `text` of each header's name and value.
+    fn header_offsets(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let bytes = self.text.as_bytes();
+        let mut at = self.command_len + 1;
+        let mut next_piece = move || {
+            let start = at;
+            let len = bytes.get(start..)?.iter().position(|&b| b == 0)?;
+            at = start + len + 1;
+            Some(start)
+        };
+        std::iter::from_fn(move || Some((next_piece()?, next_piece()?)))
+    }
+}
+
+/// Appends `s` and its terminating NUL, replacing NULs inside `s` so the layout holds.
+fn push_piece(text: &mut String, s: &str) {
+    if s.contains('\0') {
+        text.extend(s.chars().map(|c| if c == '\0' { '\u{FFFD}' } else { c }));
+    } else {
+        text.push_str(s);
+    }
+    text.push('\0');
+}
+
+/// The NUL-terminated piece of `text` starting at `start`.
+fn cstr_at(text: &str, start: usize) -> &CStr {
+    // Every piece ends with a NUL (see `Frame::text`), so this finds one; the fallback
+    // only keeps a broken invariant from panicking.
+    CStr::from_bytes_until_nul(&text.as_bytes()[start..]).unwrap_or_default()
+}
+
+impl fmt::Debug for Frame {
+    /// Command and headers in full (except a `passcode`), the body as its length and
+    /// first bytes, so that logging a 64 MiB message stays readable.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 32;
+        struct Headers<'a>(&'a Frame);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Frames end up in logs; a CONNECT frame's password should not.
+                let redacted = self.0.headers().map(|(name, value)| match name {
+                    "passcode" => (name, "<redacted>"),
+                    _ => (name, value),
+                });
+                f.debug_list().entries(redacted).finish()
+            }
+        }
+        struct Body<'a>(&'a [u8]);
+        impl fmt::Debug for Body<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let shown = &self.0[..self.0.len().min(SHOWN)];
+                let more = if self.0.len() > SHOWN { "..." } else { "" };
+                write!(
+                    f,
+                    "{} bytes b\"{}{more}\"",
+                    self.0.len(),
+                    shown.escape_ascii()
+                )
+            }
+        }
+        f.debug_struct("Frame")
+            .field("command", &self.command())
+            .field("headers", &Headers(self))
+            .field("body", &Body(self.body()))
+            .finish()
+    }
+}

@@ -1,0 +1,120 @@
+//! The transport layer: from a URL to a connected, non-blocking byte stream and the
+//! framing that carries STOMP over it.
+//!
+//! ```text
+//! url.rs        ws:// wss:// tcp:// ssl:// -> Endpoint
+//! tcp.rs        TCP connect within a deadline
+//! tls.rs        TLS through native-tls: CA file, client certificate, insecure mode
+//! handshake.rs  the WebSocket upgrade request and the checks of its answer
+//! stream.rs     Stream (plain or TLS) and RawIo (what Client::over accepts)
+//! framing.rs    Framing: raw STOMP bytes, or STOMP in WebSocket messages
+//! ws.rs         RFC 6455 client framing (our own, see there why)
+//! mask.rs       masking keys and the XOR
+//! fd.rs         poll with a deadline, O_NONBLOCK
+//! ```
+//!
+//! Everything here runs before the connection's I/O thread takes over the stream, or on
+//! that thread; nothing is shared between threads.
+
+mod fd;
+mod framing;
+mod handshake;
+mod mask;
+mod stream;
+mod tcp;
+mod tls;
+mod url;
+mod ws;
+
+#[cfg(test)]
+mod testutil;
+
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub(crate) use fd::wait_fd;
+pub(crate) use framing::Framing;
+pub(crate) use stream::{RawIo, Stream};
+pub(crate) use url::{parse_url, Endpoint};
+
+/// A stream that is connected (and upgraded, for ws/wss) and ready for STOMP.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The byte stream, non-blocking.
+    pub stream: Stream,
+    /// Raw for tcp/ssl, WebSocket for ws/wss.
+    pub framing: Framing,
+    /// Bytes the server sent right after its upgrade answer (the start of the WebSocket
+    /// stream, e.g. a CONNECTED frame when the server is quick): feed them to
+    /// `framing.read` before anything read from the stream, and then read the stream
+    /// until `WouldBlock` before the first poll (TLS may already hold more; see
+    /// [`Stream`]). Always empty for tcp/ssl.
+    pub leftover: Vec<u8>,
+    /// The server's `Sec-WebSocket-Protocol` answer (ws/wss only). May be one we did not
+    /// offer (ActiveMQ answers `stomp`); it never decides the STOMP version, CONNECTED
+    /// does.
+    pub subprotocol: Option<String>,
+}
+
+/// Connects to `ep`: TCP (every resolved address in turn, `TCP_NODELAY` on), then TLS for
+/// wss/ssl, then the WebSocket upgrade for ws/wss, all within `deadline`. Name resolution
+/// itself is not bounded by the deadline (see `tcp::connect`).
+///
+/// Errors: [`Error::Timeout`] when the deadline passes at any step; [`Error::Io`] naming
+/// `host:port` when the connect is refused or fails, or the peer closes during setup;
+/// [`Error::Tls`] for TLS failures (a certificate that fails verification says
+/// "certificate verify failed"); [`Error::Handshake`] with the HTTP status line and the
+/// peer when the upgrade is refused; [`Error::Protocol`] for an upgrade answer that is
+/// malformed or wrong.
+pub(crate) fn open(ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
+    let tcp = tcp::connect(ep, deadline)?;
+    finish(Box::new(tcp), ep, config, deadline)
+}
+
+/// Like [`open`] over a stream the caller already connected (`Client::over`): no TCP
+/// connect; TLS for wss/ssl, the upgrade for ws/wss, nothing more for tcp. The stream's
+/// descriptor is switched to non-blocking mode, which the caller sees if it shares the
+/// descriptor.
+pub(crate) fn open_over(
+    io: Box<dyn RawIo>,
+    ep: &Endpoint,
+    config: &Config,
+    deadline: Instant,
+) -> Result<Opened> {
+    fd::set_nonblocking(io.as_fd()).map_err(|e| {
+        Error::Io(format!(
+            "{}: cannot make the stream non-blocking: {e}",
+            ep.peer()
+        ))
+    })?;
+    finish(io, ep, config, deadline)
+}
+
+fn finish(io: Box<dyn RawIo>, ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
+    let mut stream = if ep.scheme.is_tls() {
+        tls::handshake(io, ep, config, deadline)?
+    } else {
+        Stream::plain(io, ep.peer())
+    };
+    if !ep.scheme.is_websocket() {
+        return Ok(Opened {
+            stream,
+            framing: Framing::Raw,
+            leftover: Vec::new(),
+            subprotocol: None,
+        });
+    }
+    let upgraded = handshake::upgrade(&mut stream, ep, config, deadline)?;
+    Ok(Opened {
+        stream,
+        framing: Framing::websocket(config),
+        leftover: upgraded.leftover,
+        subprotocol: upgraded.subprotocol,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! The connected byte stream: plain, or TLS over it.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, RawFd};
+
+use super::fd::raw_fd_of;
+
+/// Anything a caller can hand us (`Client::over`), and what we make of a `TcpStream`: a
+/// byte stream with a file descriptor we can poll.
+pub(crate) trait RawIo: Read + Write + AsFd + Send {}
+impl<T: Read + Write + AsFd + Send> RawIo for T {}
+
+/// The connected byte stream, plain or TLS, owned by the connection's I/O thread.
+///
+/// Non-blocking once `open` returns: reads and writes that cannot proceed fail with
+/// [`io::ErrorKind::WouldBlock`], and the owner waits on [`Stream::raw_fd`] with poll.
+///
+/// The contract a non-blocking owner must keep:
+/// - **Read until `WouldBlock`** before polling for readability again. With TLS, OpenSSL
+///   may already hold decrypted bytes (a record read whole but handed out in part) that
+///   poll cannot see on the socket; polling first could sleep on data we already have.
+/// - **After a write fails with `WouldBlock`, offer the same bytes again** (more may be
+///   appended after them). OpenSSL may have consumed part of a record; the connector
+///   runs with partial writes and a moving write buffer allowed, so a retry starting at
+///   the same unsent byte is correct, but dropping those bytes is not.
+/// - `Ok(0)` from `read` means the peer closed (for TLS, with or without close_notify).
+pub(crate) struct Stream {
+    inner: Inner,
+    peer: String,
+}
+
+enum Inner {
+    Plain(Box<dyn RawIo>),
+    Tls(Box<native_tls::TlsStream<Box<dyn RawIo>>>),
+}
+
+impl Stream {
+    /// A plain stream.
+    pub(crate) fn plain(io: Box<dyn RawIo>, peer: String) -> Stream {
+        Stream {
+            inner: Inner::Plain(io),
+            peer,
+        }
+    }
+
+    /// A stream whose TLS handshake is done.
+    pub(crate) fn tls(tls: native_tls::TlsStream<Box<dyn RawIo>>, peer: String) -> Stream {
+        Stream {
+            inner: Inner::Tls(Box::new(tls)),
+            peer,
+        }
+    }
+
+    /// The socket's descriptor, to poll. Stays owned by the stream.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        match &self.inner {
+            Inner::Plain(io) => raw_fd_of(io),
+            Inner::Tls(tls) => raw_fd_of(tls.get_ref()),
+        }
+    }
+
+    /// `host:port` of the peer (IPv6 in brackets), for error messages.
+    pub(crate) fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// True when TLS runs on this stream.
+    #[cfg(test)]
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.inner, Inner::Tls(_))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Plain(io) => io.read(buf),
+            Inner::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Plain(io) => io.write(buf),
+            Inner::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Plain(io) => io.flush(),
+            Inner::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("peer", &self.peer)
+            .field("tls", &matches!(self.inner, Inner::Tls(_)))
+            .field("fd", &self.raw_fd())
+            .finish()
+    }
+}

@@ -1,0 +1,184 @@
+//! TLS for `wss://` and `ssl://`, through native-tls (OpenSSL on Linux).
+
+use std::path::Path;
+use std::time::Instant;
+
+use native_tls::{Certificate, HandshakeError, Identity, TlsConnector};
+
+use super::fd::{raw_fd_of, wait_fd};
+use super::stream::{RawIo, Stream};
+use super::url::Endpoint;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Builds the connector from the config: the system's roots plus every certificate of
+/// `tls_ca_file`, the client certificate if one is set, and, only when `tls_insecure`
+/// asks for it, no certificate or host name checks.
+pub(crate) fn connector(config: &Config) -> Result<TlsConnector> {
+    let mut builder = TlsConnector::builder();
+    if let Some(path) = &config.tls_ca_file {
+        for cert in read_ca_file(path)? {
+            builder.add_root_certificate(cert);
+        }
+    }
+    if let Some((cert_path, key_path)) = &config.tls_client_cert {
+        let cert = read_file(cert_path, "client certificate")?;
+        let key = read_file(key_path, "client key")?;
+        let identity = Identity::from_pkcs8(&cert, &key).map_err(|e| {
+            Error::Tls(format!(
+                "cannot use client certificate {} with key {}: {e} (the key must be \
+                 PEM \"BEGIN PRIVATE KEY\", i.e. PKCS#8: convert with \
+                 `openssl pkcs8 -topk8 -nocrypt`)",
+                cert_path.display(),
+                key_path.display()
+            ))
+        })?;
+        builder.identity(identity);
+    }
+    if config.tls_insecure {
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::Tls(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Every `BEGIN CERTIFICATE` block of a PEM file (a bundle may hold several, and
+/// `Certificate::from_pem` takes one). Other blocks (keys, parameters) and text between
+/// blocks are skipped. A file with no certificate at all is an error: trusting nothing
+/// extra while the user believes otherwise would fail later with a confusing message.
+fn read_ca_file(path: &Path) -> Result<Vec<Certificate>> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let pem = read_file(path, "CA file")?;
+    let text = String::from_utf8_lossy(&pem);
+    let mut certs = Vec::new();
+    let mut rest: &str = &text;
+    while let Some(start) = rest.find(BEGIN) {
+        let block = &rest[start..];
+        let end = block.find(END).ok_or_else(|| {
+            Error::Tls(format!(
+                "CA file {}: certificate {} has no END line",
+                path.display(),
+                certs.len() + 1
+            ))
+        })? + END.len();
+        let cert = Certificate::from_pem(&block.as_bytes()[..end]).map_err(|e| {
+            Error::Tls(format!(
+                "CA file {}: certificate {} is invalid: {e}",
+                path.display(),
+                certs.len() + 1
+            ))
+        })?;
+        certs.push(cert);
+        rest = &block[end..];
+    }
+    if certs.is_empty() {
+        return Err(Error::Tls(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Runs the TLS client handshake over `io` (already non-blocking) within `deadline`,
+/// with SNI and host name verification against the URL's host (an IP literal is checked
+/// against the certificate's IP addresses and is not sent as SNI).
+///
+/// Errors: [`Error::Timeout`]; [`Error::Tls`] for everything else, including a failed
+/// certificate verification, whose text carries OpenSSL's reason ("certificate verify
+/// failed", then e.g. "unable to get local issuer certificate" or "hostname mismatch").
+pub(crate) fn handshake(
+    io: Box<dyn RawIo>,
+    ep: &Endpoint,
+    config: &Config,
+    deadline: Instant,
+) -> Result<Stream> {
+    let connector = connector(config)?;
+    let peer = ep.peer();
+    let fd = raw_fd_of(&io);
+    let mut attempt = connector.connect(&ep.host, io);
+    loop {
+        match attempt {
+            Ok(tls) => return Ok(Stream::tls(tls, peer)),
+            Err(HandshakeError::WouldBlock(mid)) => {
+                // native-tls does not say which direction OpenSSL waits for. After the
+                // ClientHello (a few hundred bytes, always accepted by an empty socket
+                // buffer) a client handshake only ever waits to read, and waiting for
+                // "writable" too would spin, since the socket is nearly always writable.
+                wait_fd(fd, true, false, deadline)?;
+                attempt = mid.handshake();
+            }
+            Err(HandshakeError::Failure(e)) => {
+                let text = e.to_string();
+                let hint = if !text.contains("certificate verify failed") {
+                    String::new()
+                } else if text.contains("mismatch") {
+                    format!(" (the certificate is not issued for {:?})", ep.host)
+                } else if config.tls_ca_file.is_some() {
+                    " (no trusted CA, neither among the system roots nor in the CA file, \
+                     signed the certificate)"
+                        .to_string()
+                } else {
+                    " (no CA among the system roots signed the certificate; tls_ca_file \
+                     adds one to trust)"
+                        .to_string()
+                };
+                return Err(Error::Tls(format!(
+                    "TLS handshake with {peer} failed: {text}{hint}"
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::testutil::{Pki, TempDir};
+
+    #[test]
+    fn ca_file_with_several_certificates() {
+        let a = Pki::new("a.test");
+        let b = Pki::new("b.test");
+        let dir = TempDir::new("bundle");
+        let bundle = dir.path().join("bundle.pem");
+        let mut text = b"# a comment line\n".to_vec();
+        text.extend(std::fs::read(&a.ca_pem).unwrap());
+        text.extend(b"\nbetween\n");
+        text.extend(std::fs::read(&b.ca_pem).unwrap());
+        std::fs::write(&bundle, text).unwrap();
+        assert_eq!(read_ca_file(&bundle).unwrap().len(), 2);
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "nothing here").unwrap();
+        assert!(matches!(read_ca_file(&empty), Err(Error::Tls(m)) if m.contains("no PEM")));
+
+        let cut = dir.path().join("cut.pem");
+        std::fs::write(&cut, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        assert!(matches!(read_ca_file(&cut), Err(Error::Tls(m)) if m.contains("END")));
+
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(read_ca_file(&missing), Err(Error::Tls(m)) if m.contains("missing.pem")));
+    }
+
+    #[test]
+    fn client_certificate_is_loaded_or_explained() {
+        let pki = Pki::new("c.test");
+        let config = Config::new().tls_client_cert(&pki.client_cert, &pki.client_key);
+        connector(&config).unwrap();
+        // The certificate given as the key: not PKCS#8.
+        let config = Config::new().tls_client_cert(&pki.client_cert, &pki.client_cert);
+        match connector(&config) {
+            Err(Error::Tls(m)) => assert!(m.contains("PKCS#8"), "{m}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
