@@ -6,19 +6,20 @@
 //! Makefile; installs with `.ci/install` and builds a program through pkg-config, shared
 //! and static.
 //!
-//! Brokers come from the environment that `tests/brokers/rabbitmq.sh env` and
-//! `tests/brokers/activemq.sh env` print (`STOMPWS_RABBITMQ_WS`, ..., with the local
-//! defaults when unset). A test whose broker does not answer is skipped with a note on
-//! stderr, unless `STOMPWS_REQUIRE_BROKERS=1`, which makes it fail instead.
+//! Brokers are found as in the other broker tests (`tests/common`): the `STOMPWS_*`
+//! variables of `tests/brokers/*.sh env`, or their defaults; a test whose broker does not
+//! answer is skipped with a note, unless `STOMPWS_REQUIRE_BROKERS=1` (tests/run.sh sets
+//! it), which makes it fail.
 //! `STOMPWS_SKIP_VALGRIND=1` skips the valgrind runs where valgrind is not installed.
 //!
 //! Compiled programs go to `<target>/c-tests/`.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::env;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -403,63 +404,33 @@ fn assert_suite_passed(out: &Output) -> usize {
 // ---------------------------------------------------------------------------------------
 // Brokers.
 
-fn brokers_required() -> bool {
-    env::var("STOMPWS_REQUIRE_BROKERS").is_ok_and(|v| v == "1")
-}
-
-/// Some(url) when something listens at the URL's host and port; otherwise None (the
-/// caller skips), or a panic when brokers are required.
-fn broker(var: &str, default: &str) -> Option<String> {
-    let url = env::var(var)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| default.into());
-    let host_port = url
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.split('/').next().unwrap());
-    // Every address: "localhost" may resolve to ::1 first while the brokers listen on
-    // 127.0.0.1 only.
-    let reachable = host_port.to_socket_addrs().is_ok_and(|mut addrs| {
-        addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-    });
-    if reachable {
-        return Some(url);
-    }
-    assert!(
-        !brokers_required(),
-        "{var}={url}: no broker answers there, and STOMPWS_REQUIRE_BROKERS=1. Start it with \
-         tests/brokers/rabbitmq.sh start (or activemq.sh) and eval the output of its `env`."
-    );
-    eprintln!("note: skipped: no broker at {url} ({var}); STOMPWS_REQUIRE_BROKERS=1 would fail");
-    None
-}
-
 fn rabbitmq_ws() -> Option<String> {
-    broker("STOMPWS_RABBITMQ_WS", "ws://127.0.0.1:15674/ws")
+    common::url("STOMPWS_RABBITMQ_WS")
 }
 
 fn rabbitmq_tcp() -> Option<String> {
-    broker("STOMPWS_RABBITMQ_TCP", "tcp://127.0.0.1:61613")
+    common::url("STOMPWS_RABBITMQ_TCP")
 }
 
 fn activemq_tcp() -> Option<String> {
-    broker("STOMPWS_ACTIVEMQ_TCP", "tcp://127.0.0.1:61623")
+    common::url("STOMPWS_ACTIVEMQ_TCP")
 }
 
+/// The brokers' CA file, if it is there (required like a broker).
 fn ca_file() -> Option<String> {
-    let var = "STOMPWS_TLS_CA_FILE";
-    let path = env::var(var)
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/tmp/stompws-brokers/tls/ca.pem".into());
-    if Path::new(&path).is_file() {
-        return Some(path);
+    let path = common::ca_file();
+    if path.is_file() {
+        return Some(path.to_string_lossy().into_owned());
     }
     assert!(
-        !brokers_required(),
-        "{var}={path}: no such file, and STOMPWS_REQUIRE_BROKERS=1"
+        !common::brokers_required(),
+        "STOMPWS_TLS_CA_FILE={}: no such file, and STOMPWS_REQUIRE_BROKERS=1",
+        path.display()
     );
-    eprintln!("note: skipped: no CA file at {path} ({var})");
+    eprintln!(
+        "skipping: no CA file at {} (STOMPWS_TLS_CA_FILE)",
+        path.display()
+    );
     None
 }
 
@@ -676,9 +647,9 @@ fn c_broker_suite_activemq_tcp() {
 fn c_tls_suite() {
     let Some(ca) = ca_file() else { return };
     let urls: Vec<String> = [
-        broker("STOMPWS_RABBITMQ_WSS", "wss://localhost:15673/ws"),
-        broker("STOMPWS_RABBITMQ_SSL", "ssl://localhost:61614"),
-        broker("STOMPWS_ACTIVEMQ_SSL", "ssl://localhost:61625"),
+        common::url("STOMPWS_RABBITMQ_WSS"),
+        common::url("STOMPWS_RABBITMQ_SSL"),
+        common::url("STOMPWS_ACTIVEMQ_SSL"),
     ]
     .into_iter()
     .flatten()
