@@ -1,7 +1,7 @@
 //! Proves the rest of the real-broker harness: the TLS listeners (trusted through
 //! `STOMPWS_TLS_CA_FILE`, for the name `localhost`) and RabbitMQ's ws and wss listeners
-//! each answer a STOMP CONNECT. Written by hand over std and native-tls, without the
-//! library.
+//! each answer a STOMP CONNECT, and `STOMPWS_RABBITMQ_CTL` reaches the node. Written by
+//! hand over std and native-tls, without the library.
 
 mod common;
 
@@ -144,6 +144,20 @@ fn rabbitmq_ws_connect() {
 fn rabbitmq_wss_connect() {
     let url = require!("STOMPWS_RABBITMQ_WSS");
     ws_connect(&url, tls(&url));
+}
+
+#[test]
+fn rabbitmq_ctl_reaches_the_node() {
+    let _url = require!("STOMPWS_RABBITMQ_TCP");
+    let users = common::rabbitmq_ctl(&["list_users", "-q"]).unwrap();
+    for user in [common::GUEST.0, common::STOMPWS.0, common::READ_ONLY.0] {
+        assert!(
+            users
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(user)),
+            "{user} missing in {users:?}"
+        );
+    }
 }
 
 #[test]

@@ -20,7 +20,8 @@ import json, sys, time, threading
 import stomp
 
 mode, host, port, dest, body_path, headers_path = sys.argv[1:7]
-conn = stomp.Connection12([(host, int(port))], auto_decode=False, heartbeats=(0, 0))
+# vhost "/": stomp.py would send the host name as `host`, which RabbitMQ reads as a vhost.
+conn = stomp.Connection12([(host, int(port))], vhost="/", auto_decode=False, heartbeats=(0, 0))
 got = threading.Event()
 result = {}
 

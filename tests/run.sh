@@ -27,11 +27,10 @@ SCRIPT_NAME=tests/run.sh
 . tests/brokers/common.sh
 
 BROKERS=(rabbitmq activemq)
-OWNER=tests/run.sh # what the broker scripts record as the starter (STOMPWS_BROKER_OWNER)
-RUNS_DIR=$BROKER_DIR/runs # one file per tests/run.sh using the brokers, named by its pid
-REGISTERED=               # set while this run has its file in RUNS_DIR
-FAILED=()                 # names of the steps that failed
-PASSED=0                  # test counts read from cargo's "test result:" lines
+OWNER=tests/run.sh # what the broker scripts record as starter (STOMPWS_BROKER_OWNER)
+REGISTERED=        # set while this run has its file in $RUNS_DIR (see common.sh)
+FAILED=()          # names of the steps that failed
+PASSED=0           # test counts read from cargo's "test result:" lines
 NFAILED=0
 IGNORED=0
 CARGO_LOG=$(mktemp /tmp/stompws-cargo-test.XXXXXX)
@@ -47,21 +46,6 @@ lock_runs() {
 	flock -w 900 7 || die "could not lock $BROKER_DIR/runs.lock within 900 s"
 }
 unlock_runs() { exec 7>&-; }
-
-# The pids of other tests/run.sh still running; forgets the ones that ended.
-other_runs() {
-	local f pid
-	for f in "$RUNS_DIR"/*; do
-		[ -e "$f" ] || continue
-		pid=${f##*/}
-		[ "$pid" = "$$" ] && continue
-		if cmdline_matches "$pid" run.sh; then
-			echo "$pid"
-		else
-			rm -f "$f"
-		fi
-	done
-}
 
 # Starts both brokers in parallel; `start` returns at once for one that already runs
 # (and restarts the listeners of a node that is alive without them).
@@ -96,7 +80,8 @@ release_brokers() {
 	rm -f "$RUNS_DIR/$$"
 	REGISTERED=
 	local others b owner
-	others=$(other_runs | tr '\n' ' ')
+	# (This run's file is gone, so these are the others.)
+	others=$(live_runs | tr '\n' ' ')
 	if [ -n "$others" ]; then
 		log "brokers left running for the other tests/run.sh still running (pid ${others% })"
 		unlock_runs
@@ -130,6 +115,10 @@ setup_python() {
 	local venv=${STOMPWS_VENV:-/tmp/stompws-venv}
 	local py=$venv/bin/python
 	local check='import importlib.metadata as m, stomp; assert m.version("stomp.py") == "9.0.0"'
+	# Overlapping runs must not pip-install into the same venv at once.
+	mkdir -p "$(dirname "$venv")"
+	exec 6>>"$venv.lock"
+	flock -w 600 6 || return 1
 	if [ -x "$py" ] && "$py" -c "$check" 2>/dev/null; then
 		log "stomp.py 9.0.0 already in $venv"
 	else
@@ -150,6 +139,7 @@ setup_python() {
 		"$py" -c "$check" || return 1
 		log "installed stomp.py 9.0.0 into $venv"
 	fi
+	exec 6>&-
 	export STOMPWS_PYTHON=$py
 }
 

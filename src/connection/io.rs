@@ -91,9 +91,16 @@ struct Batch {
 }
 
 impl Batch {
+    /// Wakes the receivers of this batch. When one was waiting, the I/O thread then
+    /// offers its core: on a machine (or a pinned process) with one core the receiver
+    /// would otherwise wait until this thread has read many more chunks, and the queue,
+    /// with the memory it holds, would grow by all of them.
     fn flush(&mut self) {
-        self.subs.flush();
-        self.jobs.flush();
+        let subs = self.subs.flush();
+        let jobs = self.jobs.flush();
+        if subs || jobs {
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -420,7 +427,7 @@ fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
             },
             "UNSUBSCRIBE",
             b"",
-            false,
+            super::Origin::IoThread,
         );
         shared.event(
             super::Event::SubscriptionClosed,

@@ -127,11 +127,13 @@ impl<T> Wakeups<T> {
         }
     }
 
-    /// Wakes every queue remembered since the last call.
-    pub(crate) fn flush(&mut self) {
+    /// Wakes every queue remembered since the last call; true if there was any.
+    pub(crate) fn flush(&mut self) -> bool {
+        let any = !self.pending.is_empty();
         for q in self.pending.drain(..) {
             q.notify();
         }
+        any
     }
 }
 

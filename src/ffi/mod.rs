@@ -2,7 +2,7 @@
 //!
 //! Every export is a few lines that check and convert its arguments, call the Rust
 //! API and convert the answer back; all logic lives in the Rust layers below. Each runs
-//! inside the panic boundary of [`boundary`], so no panic crosses into C.
+//! inside the panic boundary of `boundary.rs`, so no panic crosses into C.
 
 mod boundary;
 mod client;

@@ -65,7 +65,6 @@ impl Stream {
     }
 
     /// True when TLS runs on this stream.
-    #[cfg(test)]
     pub(crate) fn is_tls(&self) -> bool {
         matches!(self.inner, Inner::Tls(_))
     }

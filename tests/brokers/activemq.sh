@@ -7,7 +7,8 @@
 #           and starts the broker's JVM in the background (setsid); returns once both
 #           listeners answer (or fails after 60 s and shows the log). Does nothing if
 #           it already runs.
-#   stop    stops the JVM by its recorded pid.
+#   stop    refuses while a tests/run.sh uses the brokers (STOMPWS_FORCE_STOP=1
+#           overrides); otherwise stops the JVM by its recorded pid.
 #   status  exit 0: running and both listeners answer; 1: alive, some listener does
 #           not answer; 3: not running.
 #   env     prints the `export` lines the tests read (works whether it runs or not).
@@ -199,7 +200,10 @@ do_env() {
 
 case ${1:-} in
 start) do_start ;;
-stop) do_stop ;;
+stop)
+	refuse_stop_during_runs
+	do_stop
+	;;
 status) do_status ;;
 env) do_env ;;
 *)

@@ -285,6 +285,32 @@ set_owner() {
 	fi
 }
 
+# tests/run.sh registers itself as a file named by its pid in $RUNS_DIR while it uses
+# the brokers. live_runs prints the pids of those still running (and forgets the rest).
+RUNS_DIR=$BROKER_DIR/runs
+live_runs() {
+	local f pid
+	for f in "$RUNS_DIR"/*; do
+		[ -e "$f" ] || continue
+		pid=${f##*/}
+		if cmdline_matches "$pid" run.sh; then
+			echo "$pid"
+		else
+			rm -f "$f"
+		fi
+	done
+}
+
+# For `stop` typed by hand: refuses while a tests/run.sh uses the brokers (it stops
+# the brokers itself when it is done), unless STOMPWS_FORCE_STOP=1.
+refuse_stop_during_runs() {
+	local runs
+	runs=$(live_runs | tr '\n' ' ')
+	if [ -n "$runs" ] && [ "${STOMPWS_FORCE_STOP:-}" != 1 ]; then
+		die "tests/run.sh (pid ${runs% }) is using the brokers; not stopping (STOMPWS_FORCE_STOP=1 forces it)"
+	fi
+}
+
 # --- output --------------------------------------------------------------------------
 
 # emit NAME VALUE: an export line that a shell can eval.

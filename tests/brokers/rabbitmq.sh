@@ -6,7 +6,8 @@
 #           folder and starts the node, with an empty database, in the background;
 #           returns once every listener answers (or fails after 60 s and shows the
 #           log). Does nothing if it runs; brings the listeners back after stop_app.
-#   stop    stops the node by its recorded pid (and the epmd that start launched).
+#   stop    refuses while a tests/run.sh uses the brokers (STOMPWS_FORCE_STOP=1
+#           overrides); otherwise stops the node by its recorded pid (and the epmd that start launched).
 #   status  exit 0: running and all listeners answer; 1: process alive but some
 #           listener does not answer (starting, or `ctl stop_app`); 3: not running.
 #   env     prints the `export` lines the tests read (works whether it runs or not).
@@ -298,7 +299,10 @@ do_env() {
 
 case ${1:-} in
 start) do_start ;;
-stop) do_stop ;;
+stop)
+	refuse_stop_during_runs
+	do_stop
+	;;
 status) do_status ;;
 env) do_env ;;
 ctl)

@@ -149,6 +149,42 @@ macro_rules! require {
     };
 }
 
+/// Runs rabbitmqctl against the test node through `STOMPWS_RABBITMQ_CTL` (default
+/// `tests/brokers/rabbitmq.sh ctl`), e.g. `rabbitmq_ctl(&["stop_app"])` and
+/// `rabbitmq_ctl(&["start_app"])` to take RabbitMQ's listeners away and back for
+/// reconnect tests (the node, its queues and messages stay). Returns stdout, or the exit
+/// status with stderr. `start_app` does not wait for the listeners: wait with
+/// [`probe`], or run `tests/brokers/rabbitmq.sh start`, which waits.
+pub fn rabbitmq_ctl(args: &[&str]) -> Result<String, String> {
+    let ctl = std::env::var("STOMPWS_RABBITMQ_CTL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{}/tests/brokers/rabbitmq.sh ctl",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+    let mut words = ctl.split_whitespace();
+    let program = words.next().expect("STOMPWS_RABBITMQ_CTL names a program");
+    let out = std::process::Command::new(program)
+        .args(words)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{ctl}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{ctl} {}: {}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// The CA that signed the brokers' TLS certificate (`STOMPWS_TLS_CA_FILE`).
 pub fn ca_file() -> PathBuf {
     match std::env::var_os("STOMPWS_TLS_CA_FILE") {
