@@ -242,6 +242,26 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Panics with the whole report unless standard output holds `text`.
+    fn assert_stdout(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "{text:?} not in the output of {}",
+            self.report()
+        );
+    }
+
+    /// Panics with the whole report unless standard error holds `text`.
+    fn assert_stderr(&self, text: &str) {
+        assert!(
+            self.stderr.contains(text),
+            "{text:?} not in stderr of {}",
+            self.report()
+        );
+    }
+}
+
 fn tail(text: &str, max: usize) -> &str {
     let mut start = text.len().saturating_sub(max);
     while !text.is_char_boundary(start) {
@@ -434,25 +454,26 @@ fn ca_file() -> Option<String> {
     None
 }
 
-/// Where the examples run: everything on RabbitMQ over ws, and once plainly on ActiveMQ
-/// over TCP, which shows they are not tied to one broker.
-fn example_targets() -> Vec<(String, &'static [Mode])> {
-    let mut targets = Vec::new();
-    if let Some(url) = rabbitmq_ws() {
-        targets.push((url, ALL_MODES));
+/// Runs `check(url, mode)` for every place an example runs: every mode on RabbitMQ over
+/// ws, and plainly on ActiveMQ over TCP, which shows the examples are not tied to one
+/// broker. Valgrind runs are left out where they are not wanted.
+fn each_example_run(mut check: impl FnMut(&str, Mode)) {
+    let targets = [(rabbitmq_ws(), ALL_MODES), (activemq_tcp(), PLAIN)];
+    for (url, modes) in targets {
+        let Some(url) = url else { continue };
+        for &mode in modes {
+            if mode != Mode::Valgrind || valgrind_wanted() {
+                check(&url, mode);
+            }
+        }
     }
-    if let Some(url) = activemq_tcp() {
-        targets.push((url, PLAIN));
-    }
-    targets
 }
 
-/// A destination no other run or mode shares.
-fn unique(kind: &str, name: &str, mode: Mode, url: &str) -> String {
-    let transport = url.split("://").next().unwrap_or("x");
+/// A destination no other test, run or mode shares.
+fn unique(kind: &str, name: &str, mode: Mode) -> String {
     format!(
-        "/{kind}/stompws-{name}-{}-{transport}-{mode:?}",
-        std::process::id()
+        "/{kind}/{}",
+        common::unique(&format!("stompws-{name}-{mode:?}"))
     )
 }
 
@@ -561,7 +582,7 @@ fn header_compiles_as_cpp17() {
         "cpp_header".into(),
     );
     assert_eq!(out.status, Some(0), "{}", out.report());
-    assert!(out.stdout.contains("C++ checks passed"), "{}", out.report());
+    out.assert_stdout("C++ checks passed");
 }
 
 #[test]
@@ -595,7 +616,7 @@ fn examples_build_with_their_makefile() {
             example.into(),
         );
         assert_eq!(out.status, Some(2), "{}", out.report());
-        assert!(out.stderr.contains("usage:"), "{}", out.report());
+        out.assert_stderr("usage:");
     }
 }
 
@@ -670,145 +691,72 @@ fn c_tls_suite() {
 
 #[test]
 fn example_chat_round_trips_stdin() {
-    let targets = example_targets();
-    if targets.is_empty() {
-        return;
-    }
     let program = Program::build("chat", &["c-examples/chat.c"], ALL_MODES);
-    for (url, modes) in &targets {
-        for &mode in modes.iter() {
-            if mode == Mode::Valgrind && !valgrind_wanted() {
-                continue;
-            }
-            let topic = unique("topic", "chat", mode, url);
-            let out = program.run(
-                mode,
-                &["-u", url, "-d", &topic, "-t", "10000"],
-                b"hello from C\nsecond line\n",
-            );
-            for line in ["<guest> hello from C", "<guest> second line"] {
-                assert!(
-                    out.stdout.contains(line),
-                    "{line:?} did not come back\n{}",
-                    out.report()
-                );
-            }
-            assert!(
-                out.stderr.contains("2 sent, 2 received"),
-                "{}",
-                out.report()
-            );
-        }
-    }
+    each_example_run(|url, mode| {
+        let topic = unique("topic", "chat", mode);
+        let out = program.run(
+            mode,
+            &["-u", url, "-d", &topic, "-t", "10000"],
+            b"hello from C\nsecond line\n",
+        );
+        // Both lines came back through the broker.
+        out.assert_stdout("<guest> hello from C");
+        out.assert_stdout("<guest> second line");
+        out.assert_stderr("2 sent, 2 received");
+    });
 }
 
 #[test]
 fn example_producer_then_consumer() {
-    let targets = example_targets();
-    if targets.is_empty() {
-        return;
-    }
     let producer = Program::build("producer", &["c-examples/producer.c"], ALL_MODES);
     let consumer = Program::build("consumer", &["c-examples/consumer.c"], ALL_MODES);
-    for (url, modes) in &targets {
-        for &mode in modes.iter() {
-            if mode == Mode::Valgrind && !valgrind_wanted() {
-                continue;
-            }
-            let queue = unique("queue", "pc", mode, url);
-            let out = producer.run(mode, &["-u", url, "-d", &queue, "-n", "25"], b"");
-            assert!(out.stdout.contains("sent 25 messages"), "{}", out.report());
-            // Asks for more than were sent, so it ends on its idle timeout; the count
-            // then shows nothing was lost or duplicated.
-            let out = consumer.run(mode, &["-u", url, "-d", &queue, "-t", "2000"], b"");
-            assert!(
-                out.stdout.contains("received 25 messages"),
-                "{}",
-                out.report()
-            );
-            assert!(
-                out.stdout.contains("received: message 25 of 25"),
-                "{}",
-                out.report()
-            );
-        }
-    }
+    each_example_run(|url, mode| {
+        let queue = unique("queue", "pc", mode);
+        let out = producer.run(mode, &["-u", url, "-d", &queue, "-n", "25"], b"");
+        out.assert_stdout("sent 25 messages");
+        // No -n: it ends on its idle timeout, and the count then shows that nothing was
+        // lost or duplicated.
+        let out = consumer.run(mode, &["-u", url, "-d", &queue, "-t", "2000"], b"");
+        out.assert_stdout("received 25 messages");
+        out.assert_stdout("received: message 25 of 25");
+    });
 }
 
 #[test]
 fn example_transaction_commits_and_aborts() {
-    let targets = example_targets();
-    if targets.is_empty() {
-        return;
-    }
     let program = Program::build("transaction", &["c-examples/transaction.c"], ALL_MODES);
-    for (url, modes) in &targets {
-        for &mode in modes.iter() {
-            if mode == Mode::Valgrind && !valgrind_wanted() {
-                continue;
-            }
-            let queue = unique("queue", "tx", mode, url);
-            let out = program.run(mode, &["-u", url, "-d", &queue, "-t", "1000"], b"");
-            assert!(
-                out.stdout.contains("only the 2 committed messages arrived"),
-                "{}",
-                out.report()
-            );
-            assert!(
-                !out.stdout.contains("received: aborted"),
-                "{}",
-                out.report()
-            );
-        }
-    }
+    each_example_run(|url, mode| {
+        let queue = unique("queue", "tx", mode);
+        let out = program.run(mode, &["-u", url, "-d", &queue, "-t", "1000"], b"");
+        out.assert_stdout("only the 2 committed messages arrived");
+        assert!(
+            !out.stdout.contains("received: aborted"),
+            "{}",
+            out.report()
+        );
+    });
 }
 
 #[test]
 fn example_callback_subscription() {
-    let targets = example_targets();
-    if targets.is_empty() {
-        return;
-    }
     let program = Program::build("callback", &["c-examples/callback.c"], ALL_MODES);
-    for (url, modes) in &targets {
-        for &mode in modes.iter() {
-            if mode == Mode::Valgrind && !valgrind_wanted() {
-                continue;
-            }
-            let queue = unique("queue", "callback", mode, url);
-            let out = program.run(mode, &["-u", url, "-d", &queue, "-n", "5"], b"");
-            assert!(
-                out.stdout.contains("callback received 5 of 5 messages"),
-                "{}",
-                out.report()
-            );
-            assert!(out.stderr.contains("event: connected"), "{}", out.report());
-        }
-    }
+    each_example_run(|url, mode| {
+        let queue = unique("queue", "callback", mode);
+        let out = program.run(mode, &["-u", url, "-d", &queue, "-n", "5"], b"");
+        out.assert_stdout("callback received 5 of 5 messages");
+        out.assert_stderr("event: connected");
+    });
 }
 
 #[test]
 fn example_binary_body_exact() {
-    let targets = example_targets();
-    if targets.is_empty() {
-        return;
-    }
     let program = Program::build("binary", &["c-examples/binary.c"], ALL_MODES);
-    for (url, modes) in &targets {
-        for &mode in modes.iter() {
-            if mode == Mode::Valgrind && !valgrind_wanted() {
-                continue;
-            }
-            let queue = unique("queue", "binary", mode, url);
-            let out = program.run(mode, &["-u", url, "-d", &queue], b"");
-            assert!(
-                out.stdout
-                    .contains("1024 bytes with 4 NULs came back exactly"),
-                "{}",
-                out.report()
-            );
-        }
-    }
+    each_example_run(|url, mode| {
+        let queue = unique("queue", "binary", mode);
+        let out = program.run(mode, &["-u", url, "-d", &queue], b"");
+        let exact = "1024 bytes with 4 NULs came back exactly";
+        out.assert_stdout(exact);
+    });
 }
 
 /// The program in c-examples/README.md compiles as it stands, and does what it says.
@@ -849,11 +797,7 @@ fn readme_example() {
         &["-u", &url, "-d", "/queue/hello", "-t", "2000"],
         b"",
     );
-    assert!(
-        out.stdout.contains("received: Hello, STOMP"),
-        "{}",
-        out.report()
-    );
+    out.assert_stdout("received: Hello, STOMP");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -947,9 +891,9 @@ fn install_and_build_with_pkg_config() {
         cmd.args(url.iter());
         let out = run(&mut cmd, b"", Duration::from_secs(60), name.into());
         assert_eq!(out.status, Some(0), "{}", out.report());
-        assert!(out.stdout.contains("stompws 0.1.0"), "{}", out.report());
+        out.assert_stdout("stompws 0.1.0");
         if url.is_some() {
-            assert!(out.stdout.contains("connected"), "{}", out.report());
+            out.assert_stdout("connected");
         }
     }
 }

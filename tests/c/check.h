@@ -102,6 +102,10 @@ static inline int check_size(size_t got, size_t expected, const char *text, cons
     check_contains((haystack), (needle), #haystack, __FILE__, __LINE__)
 #define CHECK_SIZE(got, expected) check_size((got), (expected), #got, __FILE__, __LINE__)
 
+/* A pointer value no library call may write: out-params are written only on success,
+ * so a test presets them with this and checks it is still there after a failure. */
+#define UNTOUCHED(type) ((type *)(uintptr_t)0x5eed)
+
 /* The calling thread's last error detail, in a static buffer (tests are sequential). */
 static inline const char *last_error(void)
 {

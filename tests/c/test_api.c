@@ -11,8 +11,6 @@
 
 #include <math.h>
 
-/* A pointer no library call may write: out-params are written only on success. */
-#define UNTOUCHED(type) ((type *)(uintptr_t)0x5eed)
 
 static const char connected_12[] =
     "CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:fake/1.0\nsession:session-12\n\n";

@@ -19,7 +19,6 @@ static const char *url;
 static int rabbitmq; /* else ActiveMQ: the brokers differ where NOTES.md says so */
 static const char *login = "guest", *passcode = "guest", *ca_file;
 
-#define UNTOUCHED(type) ((type *)(uintptr_t)0x5eed)
 
 /* A destination of this run: /queue/stompws-c-PID-NAME (or /topic/...). */
 static const char *dest(char *buf, size_t size, const char *kind, const char *name)

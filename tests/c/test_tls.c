@@ -15,7 +15,6 @@ static const char *ca_file;
 static const char *login = "guest", *passcode = "guest";
 static const char *current_url;
 
-#define UNTOUCHED(type) ((type *)(uintptr_t)0x5eed)
 
 /* trust: 0 nothing extra, 1 the CA file, 2 no verification at all. */
 static stompws_result connect_tls(int trust, stompws_client **client)
