@@ -18,6 +18,8 @@ use super::SessionInfo;
 pub(crate) struct Established {
     pub(crate) info: SessionInfo,
     pub(crate) writer: Framing,
+    pub(crate) reader: Framing,
+    pub(crate) decoder: Decoder,
     pub(crate) io: IoParts,
 }
 
@@ -134,10 +136,10 @@ pub(crate) fn establish(opened: Opened, config: &Config, deadline: Instant) -> R
             subprotocol,
         },
         writer,
+        reader,
+        decoder,
         io: IoParts {
             stream,
-            reader,
-            decoder,
             carry,
             heartbeat,
         },

@@ -49,8 +49,8 @@ impl Heartbeat {
         self.last_write = now;
     }
 
-    pub(crate) fn read(&mut self, now: Instant) {
-        self.last_read = now;
+    pub(crate) fn read(&mut self, at: Instant) {
+        self.last_read = self.last_read.max(at);
     }
 
     /// How long the broker has been silent.

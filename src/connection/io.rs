@@ -1,36 +1,28 @@
-//! The I/O thread: the one owner of the socket.
+//! The I/O thread: the owner of the socket.
 //!
 //! Each turn of the loop writes what callers queued (all of it in as few syscalls as the
 //! socket takes), reads until the socket would block, dispatches what was decoded, keeps
 //! heart-beats, then sleeps in `poll` on the socket and the waker until one of them, or
-//! the next heart-beat deadline, needs it.
+//! the next heart-beat deadline, needs it. While a caller leads (see `reader.rs`) it
+//! leaves the socket's read side alone and polls only the waker.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
-use crate::frame::{Decoded, Decoder, Frame};
-use crate::transport::{Framing, Stream};
+use crate::transport::Stream;
 
 use super::heartbeat::Heartbeat;
-use super::queue::Wakeups;
-use super::{debug, dispatch, lock, Shared, Target};
+use super::reader::LEADER_WINDOW;
+use super::{lock, Shared};
 
-/// Size of one read from the socket.
-const READ_CHUNK: usize = 256 << 10;
-/// Reads per loop turn before writes and timers get their turn again.
-const READS_PER_TURN: usize = 16;
 /// How long the thread keeps flushing after the client asked it to close.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
 
-/// What the I/O thread takes over from the handshake.
+/// What the I/O thread takes over from the handshake (the read side goes to `Shared`).
 pub(crate) struct IoParts {
     pub(crate) stream: Stream,
-    pub(crate) reader: Framing,
-    pub(crate) decoder: Decoder,
     /// STOMP bytes that came after CONNECTED, already taken off the framing.
     pub(crate) carry: Vec<u8>,
     pub(crate) heartbeat: Heartbeat,
@@ -71,7 +63,10 @@ pub(crate) fn run(shared: Arc<Shared>, mut parts: IoParts) {
     let end = catch_unwind(AssertUnwindSafe(|| Io::new(&shared, &mut parts).run()))
         .unwrap_or_else(|_| End::Lost("internal error: the I/O thread panicked".into()));
     shared.finish(end);
-    drop(parts); // closes the socket
+    // A leader reads the socket by its descriptor: wait until none does (it notices the
+    // session ended within one poll slice), then close the socket.
+    drop(lock(&shared.read_side));
+    drop(parts);
 }
 
 struct Io<'a> {
@@ -79,29 +74,6 @@ struct Io<'a> {
     parts: &'a mut IoParts,
     wbuf: Vec<u8>,
     wpos: usize,
-    rbuf: Vec<u8>,
-    replies: Vec<u8>,
-    batch: Batch,
-}
-
-/// The queues that got items during one read, woken together at its end.
-struct Batch {
-    subs: Wakeups<Frame>,
-    jobs: Wakeups<dispatch::Job>,
-}
-
-impl Batch {
-    /// Wakes the receivers of this batch. When one was waiting, the I/O thread then
-    /// offers its core: on a machine (or a pinned process) with one core the receiver
-    /// would otherwise wait until this thread has read many more chunks, and the queue,
-    /// with the memory it holds, would grow by all of them.
-    fn flush(&mut self) {
-        let subs = self.subs.flush();
-        let jobs = self.jobs.flush();
-        if subs || jobs {
-            std::thread::yield_now();
-        }
-    }
 }
 
 impl<'a> Io<'a> {
@@ -111,22 +83,20 @@ impl<'a> Io<'a> {
             parts,
             wbuf: Vec::new(),
             wpos: 0,
-            rbuf: vec![0; READ_CHUNK],
-            replies: Vec::new(),
-            batch: Batch {
-                subs: Wakeups::new(),
-                jobs: Wakeups::new(),
-            },
         }
     }
 
     fn run(&mut self) -> End {
         let carry = std::mem::take(&mut self.parts.carry);
-        if let Err(end) = self.stomp_bytes(&carry) {
+        if let Err(end) = lock(&self.shared.read_side).stomp_bytes(self.shared, &carry) {
             return end;
         }
         let mut more_to_read = false;
         loop {
+            if let Some(end) = self.shared.leader_end() {
+                let _ = self.write();
+                return end;
+            }
             let shutdown = self.take_outgoing();
             if let Err(end) = self.write() {
                 return end;
@@ -136,9 +106,10 @@ impl<'a> Io<'a> {
                 return self.flush_and_close();
             }
             let now = Instant::now();
-            let hb = &self.parts.heartbeat;
+            let hb = &mut self.parts.heartbeat;
+            hb.read(self.shared.last_read());
             if !unwritten && hb.send_due().is_some_and(|due| now >= due) {
-                self.parts.reader.write_heartbeat(&mut self.wbuf);
+                self.shared.enqueue_heartbeat();
                 continue;
             }
             if hb.deadline().is_some_and(|deadline| now >= deadline) {
@@ -149,26 +120,45 @@ impl<'a> Io<'a> {
                 ));
             }
             let next_beat = hb.next_wakeup();
-            if !unwritten && !self.outbox_empty_then_sleep() {
-                continue; // a caller queued more meanwhile
-            }
-            let timeout = if more_to_read {
-                Some(Duration::ZERO)
+            let poll_socket = if unwritten {
+                true // not asleep: the outbox is not touched, leaders stay away
             } else {
-                next_beat.map(|t| t.saturating_duration_since(now))
+                match self.sleep(now, more_to_read) {
+                    Some(poll_socket) => poll_socket,
+                    None => continue, // a caller queued more meanwhile
+                }
             };
-            let (readable, wake) = match poll(&self.parts.stream, self.shared, unwritten, timeout) {
+            let mut timeout = next_beat.map(|t| t.saturating_duration_since(now));
+            if more_to_read {
+                timeout = Some(Duration::ZERO);
+            } else if !poll_socket {
+                // Off the socket: look again when the leader window may have closed.
+                timeout = Some(timeout.map_or(LEADER_WINDOW, |t| t.min(LEADER_WINDOW)));
+            }
+            let fd = poll_socket.then(|| self.parts.stream.raw_fd());
+            let (readable, wake) = match poll(fd, self.shared, unwritten, timeout) {
                 Ok(r) => r,
                 Err(e) => return End::Lost(format!("poll failed: {e}")),
             };
-            lock(&self.shared.outbox).io_sleeping = false;
+            self.shared.awake();
             if wake {
                 self.shared.waker.drain();
             }
-            if readable || more_to_read {
-                match self.read() {
+            if poll_socket && (readable || more_to_read) {
+                let mut rs = lock(&self.shared.read_side);
+                let peer = self.parts.stream.peer().to_string();
+                let r = rs.read_from(self.shared, &mut self.parts.stream, &peer);
+                if !rs.replies.is_empty() {
+                    self.wbuf.extend_from_slice(&rs.replies);
+                    rs.replies.clear();
+                }
+                drop(rs);
+                match r {
                     Ok(more) => more_to_read = more,
-                    Err(end) => return end,
+                    Err(end) => {
+                        let _ = self.write(); // e.g. our reply to the broker's Close
+                        return end;
+                    }
                 }
             }
         }
@@ -189,22 +179,23 @@ impl<'a> Io<'a> {
         ob.shutdown
     }
 
-    /// Marks the thread as sleeping unless the outbox has bytes; false means don't sleep.
-    fn outbox_empty_then_sleep(&mut self) -> bool {
+    /// Marks the thread as sleeping unless the outbox has bytes (then `None`: don't
+    /// sleep) and decides whether to watch the socket: not while a caller leads or the
+    /// leader window is open (`more_to_read` overrides: those bytes are ours to take).
+    fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<bool> {
         let mut ob = lock(&self.shared.outbox);
         if !ob.buf.is_empty() && !ob.shutdown {
-            return false;
+            return None;
         }
+        let leaders_welcome = ob.leader || ob.window_until.is_some_and(|w| now < w);
+        let poll_socket = more_to_read || !leaders_welcome;
         ob.io_sleeping = true;
-        true
+        ob.io_polls_socket = poll_socket;
+        Some(poll_socket)
     }
 
     /// Writes until the buffer is empty or the socket would block.
     fn write(&mut self) -> Result<(), End> {
-        if !self.replies.is_empty() {
-            let replies = std::mem::take(&mut self.replies);
-            self.wbuf.extend_from_slice(&replies);
-        }
         while self.wpos < self.wbuf.len() {
             match self.parts.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(End::Lost("the socket accepted no more data".into())),
@@ -241,92 +232,6 @@ impl<'a> Io<'a> {
         Ok(())
     }
 
-    /// Reads until the socket would block (or for a bounded number of reads; then
-    /// returns true: there may be more, e.g. bytes OpenSSL holds that poll cannot see).
-    fn read(&mut self) -> Result<bool, End> {
-        for _ in 0..READS_PER_TURN {
-            let n = match self.parts.stream.read(&mut self.rbuf) {
-                Ok(0) => return Err(End::PeerClosed(String::new())),
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(End::Lost(format!(
-                        "read from {} failed: {e}",
-                        self.parts.stream.peer()
-                    )))
-                }
-            };
-            self.parts.heartbeat.read(Instant::now());
-            let input = std::mem::take(&mut self.rbuf);
-            let r = self.wire_bytes(&input[..n]);
-            self.rbuf = input;
-            self.batch.flush();
-            r?;
-        }
-        Ok(true)
-    }
-
-    /// Takes the framing off wire bytes and decodes the STOMP bytes inside.
-    fn wire_bytes(&mut self, input: &[u8]) -> Result<(), End> {
-        let mut stop = None;
-        let shared = self.shared;
-        let decoder = &mut self.parts.decoder;
-        let batch = &mut self.batch;
-        let outcome = self.parts.reader.read(
-            input,
-            &mut |data| {
-                let mut data = data;
-                while let Some(d) = decoder.decode(&mut data)? {
-                    if let Decoded::Frame(f) = d {
-                        if let Err(end) = deliver(shared, f, batch) {
-                            stop = Some(end);
-                            return Err(Error::Disconnected);
-                        }
-                    }
-                }
-                Ok(())
-            },
-            &mut self.replies,
-        );
-        if let Some(end) = stop {
-            return Err(end);
-        }
-        match outcome {
-            Ok(o) => match o.closed {
-                Some(c) => {
-                    let _ = self.write();
-                    let code = c.code.map(|c| format!(" {c}")).unwrap_or_default();
-                    let sep = if c.reason.is_empty() { "" } else { " " };
-                    Err(End::PeerClosed(format!(
-                        " (WebSocket close{code}{sep}{})",
-                        c.reason
-                    )))
-                }
-                None => Ok(()),
-            },
-            Err(Error::Protocol(d)) => Err(End::Protocol(d)),
-            Err(e) => Err(End::Protocol(e.to_string())),
-        }
-    }
-
-    /// STOMP bytes that need no deframing (left over from the handshake).
-    fn stomp_bytes(&mut self, mut data: &[u8]) -> Result<(), End> {
-        while let Some(d) = self
-            .parts
-            .decoder
-            .decode(&mut data)
-            .map_err(|e| End::Protocol(e.to_string()))?
-        {
-            if let Decoded::Frame(f) = d {
-                let r = deliver(self.shared, f, &mut self.batch);
-                self.batch.flush();
-                r?;
-            }
-        }
-        Ok(())
-    }
-
     /// The client is closing: write what is left (the DISCONNECT, the WebSocket Close)
     /// for a bounded time, then end.
     fn flush_and_close(&mut self) -> End {
@@ -337,7 +242,8 @@ impl<'a> Io<'a> {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || poll(&self.parts.stream, self.shared, true, Some(left)).is_err() {
+            let fd = Some(self.parts.stream.raw_fd());
+            if left.is_zero() || poll(fd, self.shared, true, Some(left)).is_err() {
                 break;
             }
         }
@@ -345,101 +251,10 @@ impl<'a> Io<'a> {
     }
 }
 
-/// Hands one decoded frame to whoever waits for it. An ERROR ends the session.
-fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> Result<(), End> {
-    if let Some(d) = &shared.settings.debug {
-        d(&debug::frame_line("<<<", &frame));
-    }
-    match frame.command() {
-        "MESSAGE" => {
-            deliver_message(shared, frame, batch);
-            Ok(())
-        }
-        "RECEIPT" => {
-            if let Some(id) = frame.header("receipt-id") {
-                if let Some(tx) = lock(&shared.state).receipts.remove(id) {
-                    let _ = tx.send(Ok(()));
-                }
-            }
-            Ok(())
-        }
-        "ERROR" => {
-            let message = frame.header("message").unwrap_or("").to_string();
-            let body = String::from_utf8_lossy(frame.body()).trim_end().to_string();
-            if let Some(id) = frame.header("receipt-id") {
-                if let Some(tx) = lock(&shared.state).receipts.remove(id) {
-                    let _ = tx.send(Err(Error::ServerError {
-                        message: message.clone(),
-                        body: body.clone(),
-                    }));
-                }
-            }
-            Err(End::ServerError { message, body })
-        }
-        _ => Ok(()), // e.g. a second CONNECTED: nothing waits for it
-    }
-}
-
-fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
-    let mut st = lock(&shared.state);
-    let entry = match frame.header("subscription") {
-        Some(id) => st.subs.get_key_value(id),
-        // STOMP 1.0 brokers may omit it: match by destination when that is unambiguous.
-        None => {
-            let dest = frame.header("destination").unwrap_or("");
-            let mut hits = st.subs.iter().filter(|(_, e)| e.destination == dest);
-            match (hits.next(), hits.next()) {
-                (Some(hit), None) => Some(hit),
-                _ => None,
-            }
-        }
-    };
-    let Some((id, entry)) = entry else {
-        return; // unsubscribed meanwhile; the broker had it in flight
-    };
-    let size = frame.size_hint();
-    let queued = entry.stats.messages.fetch_add(1, Ordering::Relaxed) + 1;
-    let bytes = entry.stats.bytes.fetch_add(size, Ordering::Relaxed) + size;
-    match &entry.target {
-        Target::Pull(q) => {
-            if q.push_quiet(frame) {
-                batch.subs.add(q);
-            }
-        }
-        Target::Callback(slot) => {
-            let job = dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame);
-            if shared.jobs.push_quiet(job) {
-                batch.jobs.add(&shared.jobs);
-            }
-        }
-    }
-    let (max_messages, max_bytes) = shared.settings.queue_limit;
-    if queued > max_messages || bytes > max_bytes {
-        // Never stop reading for a slow consumer: close its subscription instead. Its
-        // receiver still gets what is queued, then "disconnected".
-        let id = id.clone();
-        let entry = st.subs.remove(&id);
-        drop(st);
-        drop(entry);
-        let _ = shared.enqueue_frame(
-            |w| {
-                w.header("id", &id);
-            },
-            "UNSUBSCRIBE",
-            b"",
-            super::Origin::IoThread,
-        );
-        shared.event(
-            super::Event::SubscriptionClosed,
-            &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
-        );
-    }
-}
-
-/// Waits for the socket (readable; writable when `want_write`) or the waker.
+/// Waits for the socket (readable; writable when `want_write`), when given, or the waker.
 /// Returns (socket readable or hung up, waker fired).
 fn poll(
-    stream: &Stream,
+    socket: Option<std::os::fd::RawFd>,
     shared: &Shared,
     want_write: bool,
     timeout: Option<Duration>,
@@ -450,7 +265,8 @@ fn poll(
     }
     let mut fds = [
         libc::pollfd {
-            fd: stream.raw_fd(),
+            // A negative descriptor is ignored by poll: the waker alone.
+            fd: socket.unwrap_or(-1),
             events,
             revents: 0,
         },

@@ -17,6 +17,7 @@ mod handshake;
 mod heartbeat;
 mod io;
 mod queue;
+mod reader;
 mod waker;
 
 use std::collections::HashMap;
@@ -79,9 +80,15 @@ struct Outbox {
     io_sleeping: bool,
     /// Callers waiting in `send` for the buffer to drain.
     space_waiters: usize,
-    /// The socket, for callers to write to themselves while the I/O thread sleeps
-    /// (plain TCP only: a TLS stream has state only its owner may touch).
+    /// The socket, for callers to write to (and lead on) themselves while the I/O
+    /// thread sleeps (plain TCP only: a TLS stream has state only its owner may touch).
     direct_fd: Option<std::os::fd::RawFd>,
+    /// The sleeping I/O thread watches the socket (so no caller may lead).
+    io_polls_socket: bool,
+    /// A caller reads the socket for its receipt (see `reader.rs`).
+    leader: bool,
+    /// Until then the I/O thread leaves the socket to leaders.
+    window_until: Option<Instant>,
 }
 
 /// Queue accounting of one subscription, shared with its receiver.
@@ -160,6 +167,13 @@ pub(crate) struct Shared {
     /// Serialises `disconnect` so that a second caller waits for the first to finish.
     disconnecting: Mutex<()>,
     next_id: AtomicU64,
+    /// Framing, decoder and buffers of whoever reads the socket.
+    read_side: Mutex<reader::ReadSide>,
+    /// A leader met the end of the connection (in `read_side.end`).
+    leader_ended: AtomicBool,
+    /// When the connection started, and the last data read, in ns since then.
+    epoch: Instant,
+    last_read_ns: AtomicU64,
 }
 
 /// Writes the outbox to the socket from the caller's thread, when that is safe: the
@@ -195,8 +209,9 @@ pub(crate) enum Origin {
     /// An application thread that will now wait for a receipt: nothing else is coming
     /// from it, so it writes the outbox itself when it can ([`write_through`]).
     Awaiting,
-    /// The I/O thread itself, which must never wait for the buffer it drains.
-    IoThread,
+    /// The library's reading side (the I/O thread, or a leader), which must never
+    /// wait for the buffer that only the I/O thread drains.
+    Internal,
 }
 
 /// How a caller's frame asks for a receipt.
@@ -239,6 +254,9 @@ impl Shared {
                 scratch: Vec::new(),
                 framing: est.writer,
                 direct_fd: (!est.io.stream.is_tls()).then(|| est.io.stream.raw_fd()),
+                io_polls_socket: true,
+                leader: false,
+                window_until: None,
                 closed: false,
                 shutdown: false,
                 io_sleeping: false,
@@ -255,6 +273,10 @@ impl Shared {
             }),
             disconnecting: Mutex::new(()),
             next_id: AtomicU64::new(0),
+            read_side: Mutex::new(reader::ReadSide::new(est.reader, est.decoder)),
+            leader_ended: AtomicBool::new(false),
+            epoch: Instant::now(),
+            last_read_ns: AtomicU64::new(0),
         });
         let d = Arc::clone(&shared);
         let dispatch = thread::Builder::new()
@@ -399,7 +421,13 @@ impl Shared {
     }
 
     fn wait_receipt(&self, id: &str, rx: &Receiver<Result<()>>, timeout: Duration) -> Result<()> {
-        match rx.recv_timeout(timeout) {
+        let deadline = Instant::now() + timeout;
+        if let Some(fd) = self.try_lead() {
+            if let Some(answer) = reader::lead(self, fd, rx, deadline) {
+                return answer;
+            }
+        }
+        match rx.recv_deadline(deadline) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 self.forget_receipt(id);
@@ -419,7 +447,7 @@ impl Shared {
         body: &[u8],
         mode: Origin,
     ) -> Result<()> {
-        let may_wait = mode != Origin::IoThread;
+        let may_wait = mode != Origin::Internal;
         let over = |ob: &Outbox| {
             !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
         };
@@ -483,6 +511,90 @@ impl Shared {
             d(&line);
         }
         Ok(())
+    }
+
+    /// Appends wire bytes produced by a leader (pongs, a Close reply) to the outbox.
+    fn enqueue_wire(&self, bytes: &[u8]) {
+        let mut ob = lock(&self.outbox);
+        if ob.closed {
+            return;
+        }
+        ob.buf.extend_from_slice(bytes);
+        let wake = ob.io_sleeping && !write_through(&mut ob);
+        if wake {
+            ob.io_sleeping = false;
+        }
+        drop(ob);
+        if wake {
+            self.waker.wake();
+        }
+    }
+
+    /// Queues a heart-beat in the connection's framing (from the I/O thread's timer).
+    fn enqueue_heartbeat(&self) {
+        let mut ob = lock(&self.outbox);
+        let ob = &mut *ob;
+        if !ob.closed {
+            ob.framing.write_heartbeat(&mut ob.buf);
+        }
+    }
+
+    /// Takes the leader role when the I/O thread sleeps off the socket; see `reader.rs`.
+    fn try_lead(&self) -> Option<std::os::fd::RawFd> {
+        let mut ob = lock(&self.outbox);
+        let fd = ob.direct_fd?;
+        if ob.closed || ob.leader || !ob.io_sleeping || ob.io_polls_socket {
+            return None;
+        }
+        ob.leader = true;
+        Some(fd)
+    }
+
+    /// Gives the leader role back, keeping the window open for the next round trip;
+    /// wakes the I/O thread when the leader met the end of the connection.
+    fn end_lead(&self) {
+        let mut ob = lock(&self.outbox);
+        ob.leader = false;
+        ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);
+        drop(ob);
+        if self.leader_ended.load(Ordering::Acquire) {
+            self.waker.wake();
+        }
+    }
+
+    /// After a RECEIPT: request/response traffic tends to come in runs, so the I/O
+    /// thread leaves the socket to a leader for a moment.
+    fn open_leader_window(&self) {
+        let mut ob = lock(&self.outbox);
+        if ob.direct_fd.is_some() {
+            ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);
+        }
+    }
+
+    /// The I/O thread is back from poll.
+    fn awake(&self) {
+        let mut ob = lock(&self.outbox);
+        ob.io_sleeping = false;
+        ob.io_polls_socket = true;
+    }
+
+    /// An end a leader met, for the I/O thread to end with.
+    fn leader_end(&self) -> Option<io::End> {
+        if !self.leader_ended.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.read_side).end.take()
+    }
+
+    /// Records that data came in (any byte proves the broker alive).
+    fn saw_data(&self) {
+        let ns = self.epoch.elapsed().as_nanos() as u64;
+        self.last_read_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// When data last came in (the connection's start if never).
+    fn last_read(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_read_ns.load(Ordering::Relaxed))
     }
 
     /// Registers a subscription, then sends SUBSCRIBE (receipt rule applies). The entry

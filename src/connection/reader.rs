@@ -1,0 +1,372 @@
+//! The read side of a session, and the leader/followers hand-over of it.
+//!
+//! Whoever reads the socket holds the [`ReadSide`]: normally the I/O thread; but on a
+//! plain TCP socket a caller about to wait for its receipt may take the reading role
+//! itself (it "leads") while the I/O thread stays off the socket, so that the answer
+//! reaches the caller without passing through another thread. On one core that saves
+//! a context switch per round trip. The I/O thread leaves the socket to leaders for a
+//! short window after each RECEIPT (request/response traffic usually comes in runs) and
+//! whenever a leader is active; the state that decides it lives in the outbox, under
+//! its lock, next to `io_sleeping`.
+
+use std::io::{ErrorKind, Read};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::error::{Error, Result};
+use crate::frame::{Decoded, Decoder, Frame};
+use crate::transport::Framing;
+
+use super::io::End;
+use super::queue::Wakeups;
+use super::{debug, dispatch, lock, Shared, Target};
+
+/// Size of one read from the socket.
+pub(crate) const READ_CHUNK: usize = 256 << 10;
+/// Reads per turn before writes and timers get their turn again.
+const READS_PER_TURN: usize = 16;
+/// How long a leader polls before it looks whether the session still runs.
+const LEAD_SLICE: Duration = Duration::from_millis(10);
+/// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
+pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
+
+/// Framing, decoder and buffers of the reading side.
+pub(crate) struct ReadSide {
+    framing: Framing,
+    decoder: Decoder,
+    rbuf: Vec<u8>,
+    /// Pongs and Close replies produced while reading, for the writer.
+    pub(crate) replies: Vec<u8>,
+    batch: Batch,
+    /// An end a leader met (EOF, error, ERROR frame); the I/O thread ends with it.
+    pub(crate) end: Option<End>,
+}
+
+/// The queues that got items during one read, woken together at its end.
+struct Batch {
+    subs: Wakeups<Frame>,
+    jobs: Wakeups<dispatch::Job>,
+}
+
+impl Batch {
+    /// Wakes the receivers of this batch. When one was waiting, the reader then offers
+    /// its core: on a machine (or a pinned process) with one core the receiver would
+    /// otherwise wait until many more chunks were read, and the queue, with the memory
+    /// it holds, would grow by all of them.
+    fn flush(&mut self) {
+        let subs = self.subs.flush();
+        let jobs = self.jobs.flush();
+        if subs || jobs {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl ReadSide {
+    pub(crate) fn new(framing: Framing, decoder: Decoder) -> ReadSide {
+        ReadSide {
+            framing,
+            decoder,
+            rbuf: Vec::new(),
+            replies: Vec::new(),
+            batch: Batch {
+                subs: Wakeups::new(),
+                jobs: Wakeups::new(),
+            },
+            end: None,
+        }
+    }
+
+    /// Reads from `src` until it would block, decoding and delivering as it goes.
+    /// Returns true when it stopped after [`READS_PER_TURN`] reads (more may wait,
+    /// e.g. bytes OpenSSL holds that poll cannot see).
+    pub(crate) fn read_from(
+        &mut self,
+        shared: &Shared,
+        src: &mut dyn Read,
+        peer: &str,
+    ) -> std::result::Result<bool, End> {
+        if self.rbuf.is_empty() {
+            // Zeroed memory from the allocator: pages are only touched as data arrives.
+            self.rbuf = vec![0; READ_CHUNK];
+        }
+        for _ in 0..READS_PER_TURN {
+            let n = match src.read(&mut self.rbuf) {
+                Ok(0) => return Err(End::PeerClosed(String::new())),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(End::Lost(format!("read from {peer} failed: {e}"))),
+            };
+            shared.saw_data();
+            let input = std::mem::take(&mut self.rbuf);
+            let r = self.wire_bytes(shared, &input[..n]);
+            self.rbuf = input;
+            self.batch.flush();
+            r?;
+        }
+        Ok(true)
+    }
+
+    /// Takes the framing off wire bytes and decodes the STOMP bytes inside.
+    fn wire_bytes(&mut self, shared: &Shared, input: &[u8]) -> std::result::Result<(), End> {
+        let mut stop = None;
+        let decoder = &mut self.decoder;
+        let batch = &mut self.batch;
+        let outcome = self.framing.read(
+            input,
+            &mut |data| {
+                let mut data = data;
+                while let Some(d) = decoder.decode(&mut data)? {
+                    if let Decoded::Frame(f) = d {
+                        if let Err(end) = deliver(shared, f, batch) {
+                            stop = Some(end);
+                            return Err(Error::Disconnected);
+                        }
+                    }
+                }
+                Ok(())
+            },
+            &mut self.replies,
+        );
+        if let Some(end) = stop {
+            return Err(end);
+        }
+        match outcome {
+            Ok(o) => match o.closed {
+                Some(c) => {
+                    let code = c.code.map(|c| format!(" {c}")).unwrap_or_default();
+                    let sep = if c.reason.is_empty() { "" } else { " " };
+                    Err(End::PeerClosed(format!(
+                        " (WebSocket close{code}{sep}{})",
+                        c.reason
+                    )))
+                }
+                None => Ok(()),
+            },
+            Err(Error::Protocol(d)) => Err(End::Protocol(d)),
+            Err(e) => Err(End::Protocol(e.to_string())),
+        }
+    }
+
+    /// STOMP bytes that need no deframing (what came after CONNECTED in its read).
+    pub(crate) fn stomp_bytes(
+        &mut self,
+        shared: &Shared,
+        mut data: &[u8],
+    ) -> std::result::Result<(), End> {
+        while let Some(d) = self
+            .decoder
+            .decode(&mut data)
+            .map_err(|e| End::Protocol(e.to_string()))?
+        {
+            if let Decoded::Frame(f) = d {
+                let r = deliver(shared, f, &mut self.batch);
+                self.batch.flush();
+                r?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands one decoded frame to whoever waits for it. An ERROR ends the session.
+fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End> {
+    if let Some(d) = &shared.settings.debug {
+        d(&debug::frame_line("<<<", &frame));
+    }
+    match frame.command() {
+        "MESSAGE" => {
+            deliver_message(shared, frame, batch);
+            Ok(())
+        }
+        "RECEIPT" => {
+            if let Some(id) = frame.header("receipt-id") {
+                let waiter = lock(&shared.state).receipts.remove(id);
+                if let Some(tx) = waiter {
+                    let _ = tx.send(Ok(()));
+                    shared.open_leader_window();
+                }
+            }
+            Ok(())
+        }
+        "ERROR" => {
+            let message = frame.header("message").unwrap_or("").to_string();
+            let body = String::from_utf8_lossy(frame.body()).trim_end().to_string();
+            if let Some(id) = frame.header("receipt-id") {
+                if let Some(tx) = lock(&shared.state).receipts.remove(id) {
+                    let _ = tx.send(Err(Error::ServerError {
+                        message: message.clone(),
+                        body: body.clone(),
+                    }));
+                }
+            }
+            Err(End::ServerError { message, body })
+        }
+        _ => Ok(()), // e.g. a second CONNECTED: nothing waits for it
+    }
+}
+
+fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
+    let mut st = lock(&shared.state);
+    let entry = match frame.header("subscription") {
+        Some(id) => st.subs.get_key_value(id),
+        // STOMP 1.0 brokers may omit it: match by destination when that is unambiguous.
+        None => {
+            let dest = frame.header("destination").unwrap_or("");
+            let mut hits = st.subs.iter().filter(|(_, e)| e.destination == dest);
+            match (hits.next(), hits.next()) {
+                (Some(hit), None) => Some(hit),
+                _ => None,
+            }
+        }
+    };
+    let Some((id, entry)) = entry else {
+        return; // unsubscribed meanwhile; the broker had it in flight
+    };
+    let size = frame.size_hint();
+    let queued = entry
+        .stats
+        .messages
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let bytes = entry
+        .stats
+        .bytes
+        .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
+        + size;
+    match &entry.target {
+        Target::Pull(q) => {
+            if q.push_quiet(frame) {
+                batch.subs.add(q);
+            }
+        }
+        Target::Callback(slot) => {
+            let job = dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame);
+            if shared.jobs.push_quiet(job) {
+                batch.jobs.add(&shared.jobs);
+            }
+        }
+    }
+    let (max_messages, max_bytes) = shared.settings.queue_limit;
+    if queued > max_messages || bytes > max_bytes {
+        // Never stop reading for a slow consumer: close its subscription instead. Its
+        // receiver still gets what is queued, then "disconnected".
+        let id = id.clone();
+        let entry = st.subs.remove(&id);
+        drop(st);
+        drop(entry);
+        let _ = shared.enqueue_frame(
+            |w| {
+                w.header("id", &id);
+            },
+            "UNSUBSCRIBE",
+            b"",
+            super::Origin::Internal,
+        );
+        shared.event(
+            super::Event::SubscriptionClosed,
+            &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
+        );
+    }
+}
+
+/// Reads a plain socket by its descriptor (a leader cannot use the I/O thread's stream).
+struct FdReader(RawFd);
+
+impl Read for FdReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: the descriptor stays open while the session is connected (the leader
+        // checks that under the outbox lock before it starts, and the I/O thread closes
+        // it only after finishing the session, which waits for the read side's lock the
+        // leader holds); `buf` is live and its length is passed with it.
+        let n = unsafe {
+            libc::recv(
+                self.0,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// Waits for the RECEIPT behind `rx` by reading the socket itself; see the module docs.
+/// Called with the leader role already taken ([`Shared::try_lead`]); gives it back.
+pub(crate) fn lead(
+    shared: &Shared,
+    fd: RawFd,
+    rx: &Receiver<Result<()>>,
+    deadline: Instant,
+) -> Option<Result<()>> {
+    let mut answer = None;
+    {
+        let mut rs = lock(&shared.read_side);
+        while rs.end.is_none() && shared.is_connected() {
+            if let Ok(r) = rx.try_recv() {
+                answer = Some(r);
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            // In slices, so that a session ended meanwhile is noticed soon.
+            match wait_readable(fd, (deadline - now).min(LEAD_SLICE)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    rs.end = Some(End::Lost(format!("poll failed: {e}")));
+                    shared
+                        .leader_ended
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    break;
+                }
+            }
+            if let Err(end) = rs.read_from(shared, &mut FdReader(fd), "the broker") {
+                rs.end = Some(end);
+                shared
+                    .leader_ended
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+            if !rs.replies.is_empty() {
+                let replies = std::mem::take(&mut rs.replies);
+                shared.enqueue_wire(&replies);
+            }
+        }
+        if answer.is_none() {
+            answer = rx.try_recv().ok();
+        }
+    }
+    shared.end_lead();
+    answer
+}
+
+/// poll(2) for one readable descriptor, at most `timeout` (rounded up to 1 ms).
+fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one live, initialised pollfd and a count of 1.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(r > 0)
+}
