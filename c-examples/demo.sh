@@ -22,7 +22,10 @@ bash tests/brokers/rabbitmq.sh start
 eval "$(bash tests/brokers/rabbitmq.sh env)"
 
 say "building the C examples (make -C c-examples)"
-make -C c-examples
+# Where cargo put the library: CARGO_TARGET_DIR or a cargo config may move it.
+TARGET=$(cargo metadata --format-version 1 --no-deps |
+	sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+make -C c-examples LIBDIR="$TARGET/release"
 
 DEST="/queue/stompws-demo-$$"
 say "producer: $COUNT messages to $DEST over $STOMPWS_RABBITMQ_WS"

@@ -7,12 +7,14 @@
 #     them from Debian's packages the first time); ones that already run are used;
 #  2. exports the brokers' STOMPWS_* variables (tests/brokers/*.sh env);
 #  3. makes the Python venv ${STOMPWS_VENV:-/tmp/stompws-venv} with stomp.py 9.0.0
-#     (the reference client some tests compare with) and exports STOMPWS_PYTHON;
+#     (the reference client some tests compare with) and exports STOMPWS_PYTHON, and
+#     installs the tools of the C tests that are missing;
 #  4. runs `cargo test --all-targets` and the doc tests with STOMPWS_REQUIRE_BROKERS=1,
 #     so a test that cannot reach its broker fails instead of skipping (ARGS are passed
 #     to both; with a target selection such as --test NAME a single `cargo test ARGS`);
-#  5. runs the C tests (run_c_tests; none yet);
-#  6. stops the brokers it started (also on failure or interruption), never ones that
+#     the C side (examples, C test suite, valgrind, ASan, install + pkg-config) is one of
+#     those targets, tests/c_api.rs; step 3 installs what it needs (valgrind, g++...);
+#  5. stops the brokers it started (also on failure or interruption), never ones that
 #     were started otherwise (by hand with tests/brokers/*.sh start). When several runs
 #     overlap on one machine, the last one to finish stops the brokers a run started.
 # Exits non-zero if anything failed; the last lines sum it up.
@@ -175,19 +177,20 @@ run_cargo_tests() {
 	return "$rc"
 }
 
-# The C test suite goes here (built against include/stompws.h and the cdylib/staticlib,
-# run with the same broker variables). Nothing yet.
-run_c_tests() {
-	say "C tests"
-	log "no C tests yet (run_c_tests in tests/run.sh is where they go)"
+# What tests/c_api.rs runs besides the C compiler: valgrind, a C++ compiler for the header
+# check, make for the examples' Makefile, pkg-config for the installed library.
+setup_c_tools() {
+	say "C tools"
+	apt_install valgrind g++ make pkg-config || return 1
+	log "valgrind, g++, make and pkg-config present"
 }
 
 main() {
 	if start_brokers; then
 		setup_python || FAILED+=("python venv")
+		setup_c_tools || FAILED+=("C tools")
 		if [ ${#FAILED[@]} -eq 0 ]; then
 			run_cargo_tests "$@" || FAILED+=("cargo test")
-			run_c_tests || FAILED+=("C tests")
 		fi
 	fi
 	release_brokers
