@@ -292,3 +292,39 @@ fn unsupported_config_and_bad_urls_are_reported() {
     );
     assert!(matches!(r, Err(Error::InvalidArgument(_))));
 }
+
+#[test]
+fn rabbitmqs_late_delivery_error_after_unsubscribe_is_not_fatal() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        p.expect("SUBSCRIBE");
+        p.expect("UNSUBSCRIBE");
+        // What RabbitMQ sends for a delivery that crossed the UNSUBSCRIBE.
+        p.send(b"ERROR\nmessage:Subscription not found\ncontent-type:text/plain\n\nMessage with id 3 has no subscription with tag 'T_s'\0");
+        let f = p.expect("SEND");
+        p.receipt(&f);
+        p.expect("SEND");
+        // The same error for an id the client never gave up is fatal.
+        p.send(b"ERROR\nmessage:Subscription not found\n\nno current subscription with tag 'T_other'\0");
+        p.wait_close();
+    });
+    let client = Client::connect(&server.url, &quick()).unwrap();
+    let sub = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "s")])
+        .unwrap();
+    sub.unsubscribe(&[]).unwrap();
+    client
+        .send_with_receipt("/queue/q", &[], b"still here")
+        .unwrap();
+    assert!(client.is_connected());
+    client.send("/queue/q", &[], b"go on").unwrap();
+    let t = std::time::Instant::now();
+    while client.is_connected() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(client
+        .close_reason()
+        .unwrap()
+        .contains("Subscription not found"));
+    server.join();
+}

@@ -151,6 +151,28 @@ struct State {
     closing: bool,
     receipts: HashMap<String, Sender<Result<()>>>,
     subs: HashMap<String, SubEntry>,
+    /// The last few subscription ids given up, newest last: a delivery the broker had in
+    /// flight may still name them (see `reader::late_delivery_error`).
+    unsubscribed: std::collections::VecDeque<String>,
+}
+
+/// How many unsubscribed ids are remembered.
+const UNSUBSCRIBED_MEMORY: usize = 64;
+
+impl State {
+    fn forget_subscription(&mut self, id: &str) -> Option<SubEntry> {
+        let entry = self.subs.remove(id)?;
+        if self.unsubscribed.len() == UNSUBSCRIBED_MEMORY {
+            self.unsubscribed.pop_front();
+        }
+        self.unsubscribed.push_back(id.to_string());
+        Some(entry)
+    }
+
+    /// Whether `id` was unsubscribed recently.
+    pub(crate) fn was_unsubscribed(&self, id: &str) -> bool {
+        self.unsubscribed.iter().any(|u| u == id)
+    }
 }
 
 struct Threads {
@@ -696,7 +718,7 @@ impl Shared {
     /// Forgets the subscription (its queue ends after what was delivered) and sends
     /// UNSUBSCRIBE. `Ok(false)` when it was not active any more.
     pub(crate) fn unsubscribe(&self, id: &str, headers: &[(&str, &str)]) -> Result<bool> {
-        let removed = lock(&self.state).subs.remove(id);
+        let removed = lock(&self.state).forget_subscription(id);
         let Some(entry) = removed else {
             return Ok(false);
         };

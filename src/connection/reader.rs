@@ -193,6 +193,12 @@ fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> std::result::Res
             }
             Ok(())
         }
+        "ERROR" if late_delivery_error(shared, &frame) => {
+            // Not fatal: see late_delivery_error. Reported, and the session goes on.
+            let message = frame.header("message").unwrap_or("");
+            shared.event(super::Event::ServerError, message);
+            Ok(())
+        }
         "ERROR" => {
             let message = frame.header("message").unwrap_or("").to_string();
             let body = String::from_utf8_lossy(frame.body()).trim_end().to_string();
@@ -208,6 +214,25 @@ fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> std::result::Res
         }
         _ => Ok(()), // e.g. a second CONNECTED: nothing waits for it
     }
+}
+
+/// RabbitMQ answers a delivery that crossed our UNSUBSCRIBE with
+/// `ERROR message:Subscription not found` naming the subscription's tag `T_<id>`, and
+/// keeps the connection open. Ending the session for that would make unsubscribing
+/// from a busy destination lose the connection now and then, so this one ERROR, for an
+/// id we gave up ourselves and asked no receipt of, is not fatal.
+fn late_delivery_error(shared: &Shared, frame: &Frame) -> bool {
+    if frame.header("message") != Some("Subscription not found")
+        || frame.header("receipt-id").is_some()
+    {
+        return false;
+    }
+    let body = String::from_utf8_lossy(frame.body());
+    let Some(tag) = body.split('\'').nth(1) else {
+        return false;
+    };
+    let id = tag.strip_prefix("T_").unwrap_or(tag);
+    lock(&shared.state).was_unsubscribed(id)
 }
 
 fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
@@ -258,7 +283,7 @@ fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
         // Never stop reading for a slow consumer: close its subscription instead. Its
         // receiver still gets what is queued, then "disconnected".
         let id = id.clone();
-        let entry = st.subs.remove(&id);
+        let entry = st.forget_subscription(&id);
         drop(st);
         drop(entry);
         let _ = shared.enqueue_frame(
