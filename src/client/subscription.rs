@@ -112,21 +112,34 @@ impl Subscription {
     fn take(&self, timeout: Option<Duration>) -> Result<Message> {
         let queue = self.receiver()?;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut _follower = None;
-        if timeout != Some(Duration::ZERO) && queue.is_empty() {
+        if timeout == Some(Duration::ZERO) || !queue.is_empty() {
+            return self.finish_take(queue.recv(timeout));
+        }
+        loop {
             // About to wait: on a plain socket whose I/O thread is idle, read it here
             // instead of waiting to be handed the message (see connection/reader.rs).
-            _follower = Some(match self.shared.try_lead() {
+            let (_follower, recheck) = match self.shared.try_lead() {
                 Lead::Leader(fd) => {
                     let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);
                     lead_until(&self.shared, fd, until, &mut || !queue.is_empty());
-                    self.shared.follow()
+                    (self.shared.follow(), None)
                 }
-                Lead::Follower(f) => f,
-            });
+                Lead::Follower(f, recheck) => (f, recheck),
+            };
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = match (left, recheck) {
+                (Some(l), Some(r)) => Some(l.min(r)),
+                (l, r) => l.or(r),
+            };
+            match queue.recv(wait) {
+                Err(Empty::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => continue,
+                r => return self.finish_take(r),
+            }
         }
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        match queue.recv(timeout) {
+    }
+
+    fn finish_take(&self, r: std::result::Result<Frame, Empty>) -> Result<Message> {
+        match r {
             Ok(f) => Ok(self.wrap(f)),
             Err(Empty::Timeout) => Err(Error::Timeout),
             Err(Empty::Closed) => Err(Error::Disconnected),

@@ -189,8 +189,9 @@ impl<'a> Io<'a> {
         }
         // A leader reads for everyone; in the window, a leader may come, unless callers
         // already wait that only this thread would serve.
-        let leaders_welcome =
-            ob.leader || (ob.followers == 0 && ob.window_until.is_some_and(|w| now < w));
+        let served = std::mem::take(&mut ob.served);
+        let leaders_welcome = ob.leader
+            || ((ob.followers == 0 || served) && ob.window_until.is_some_and(|w| now < w));
         let poll_socket = more_to_read || !leaders_welcome;
         ob.io_sleeping = true;
         ob.io_polls_socket = poll_socket;

@@ -96,6 +96,9 @@ struct Outbox {
     /// Callers waiting without leading: while there are any (and no leader), the I/O
     /// thread must watch the socket for them.
     followers: usize,
+    /// A waiter was just handed its answer. The followers counted may be exactly the
+    /// ones served, not yet back to deregister: the next sleep ignores them.
+    served: bool,
 }
 
 /// Queue accounting of one subscription, shared with its receiver.
@@ -233,8 +236,9 @@ fn write_through(ob: &mut Outbox) -> bool {
 pub(crate) enum Lead<'a> {
     /// It reads the socket itself, on this descriptor, until its answer came.
     Leader(std::os::fd::RawFd),
-    /// It waits to be handed its answer; registered until dropped.
-    Follower(Follower<'a>),
+    /// It waits to be handed its answer; registered until dropped. With a duration: it
+    /// should wait no longer than that before it tries to lead again.
+    Follower(Follower<'a>, Option<Duration>),
 }
 
 /// A registered follower; see [`Lead`].
@@ -310,6 +314,7 @@ impl Shared {
                 window_until: None,
                 through_streak: 0,
                 followers: 0,
+                served: false,
                 closed: false,
                 shutdown: false,
                 io_sleeping: false,
@@ -475,14 +480,23 @@ impl Shared {
 
     fn wait_receipt(&self, id: &str, rx: &Receiver<Result<()>>, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let _follower = match self.try_lead() {
-            Lead::Leader(fd) => match reader::lead(self, fd, rx, deadline) {
-                Some(answer) => return answer,
-                None => self.follow(),
-            },
-            Lead::Follower(f) => f,
+        let result = loop {
+            let (follower, recheck) = match self.try_lead() {
+                Lead::Leader(fd) => match reader::lead(self, fd, rx, deadline) {
+                    Some(answer) => return answer,
+                    None => (self.follow(), None),
+                },
+                Lead::Follower(f, recheck) => (f, recheck),
+            };
+            let until = recheck.map_or(deadline, |r| deadline.min(Instant::now() + r));
+            let r = rx.recv_deadline(until);
+            drop(follower);
+            match r {
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
+                r => break r,
+            }
         };
-        match rx.recv_deadline(deadline) {
+        match result {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => {
                 self.forget_receipt(id);
@@ -621,7 +635,10 @@ impl Shared {
             }
             _ => {
                 ob.followers += 1;
-                Lead::Follower(Follower(self))
+                // While the I/O thread may stay off the socket (a leader reads, or the
+                // window is open), a follower could wait for nobody: it looks again soon.
+                let recheck = ob.leader || ob.window_until.is_some_and(|w| Instant::now() < w);
+                Lead::Follower(Follower(self), recheck.then_some(reader::FOLLOWER_RECHECK))
             }
         }
     }
@@ -651,6 +668,7 @@ impl Shared {
         let mut ob = lock(&self.outbox);
         if ob.direct_fd.is_some() {
             ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);
+            ob.served = true;
         }
     }
 

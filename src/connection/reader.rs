@@ -28,6 +28,9 @@ use super::{debug, dispatch, lock, Shared, Target};
 pub(crate) const READ_CHUNK: usize = 256 << 10;
 /// Reads per turn before writes and timers get their turn again.
 const READS_PER_TURN: usize = 16;
+/// How long a follower waits before it tries to lead again, while the I/O thread may be
+/// off the socket.
+pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
 /// How long a leader polls before it looks whether the session still runs.
 const LEAD_SLICE: Duration = Duration::from_millis(10);
 /// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
