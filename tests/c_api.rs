@@ -759,16 +759,16 @@ fn example_binary_body_exact() {
     });
 }
 
-/// The program in c-examples/README.md compiles as it stands, and does what it says.
+/// The program in README.md ("Using stompws from C") compiles as it stands, and does what it says.
 #[test]
 fn readme_example() {
     let lib = library();
-    let readme = fs::read_to_string(lib.root.join("c-examples/README.md")).unwrap();
+    let readme = fs::read_to_string(lib.root.join("README.md")).unwrap();
     let code = readme
         .split("```c\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("c-examples/README.md has a ```c block");
+        .expect("README.md has a ```c block");
     let dir = lib.out.join("readme");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("hello.c"), code).unwrap();

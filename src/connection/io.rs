@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::transport::Stream;
 
 use super::heartbeat::Heartbeat;
-use super::reader::LEADER_WINDOW;
+use super::reader::{LEADER_WINDOW, READS_PER_TURN};
 use super::{lock, Shared};
 
 /// How long the thread keeps flushing after the client asked it to close.
@@ -147,7 +147,7 @@ impl<'a> Io<'a> {
             if poll_socket && (readable || more_to_read) {
                 let mut rs = lock(&self.shared.read_side);
                 let peer = self.parts.stream.peer().to_string();
-                let r = rs.read_from(self.shared, &mut self.parts.stream, &peer);
+                let r = rs.read_from(self.shared, &mut self.parts.stream, &peer, READS_PER_TURN);
                 if !rs.replies.is_empty() {
                     self.wbuf.extend_from_slice(&rs.replies);
                     rs.replies.clear();

@@ -250,6 +250,9 @@ impl Drop for Follower<'_> {
     }
 }
 
+/// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
+const LARGE_FRAME: usize = 16 << 10;
+
 /// Plain sends a caller writes itself before the rest of a burst goes to the I/O thread.
 const BURST: u32 = 4;
 
@@ -569,7 +572,9 @@ impl Shared {
         };
         let through = match mode {
             Origin::Awaiting => true,
-            Origin::Caller => ob.through_streak < BURST,
+            // A large frame is worth its own syscall: handing it to the I/O thread
+            // costs more than writing it here.
+            Origin::Caller => ob.through_streak < BURST || body.len() >= LARGE_FRAME,
             Origin::Internal => false,
         };
         let mut wrote_all = false;

@@ -26,8 +26,9 @@ use super::{debug, dispatch, lock, Shared, Target};
 
 /// Size of one read from the socket.
 pub(crate) const READ_CHUNK: usize = 256 << 10;
-/// Reads per turn before writes and timers get their turn again.
-const READS_PER_TURN: usize = 16;
+/// Reads per turn of the I/O thread before writes and timers get their turn again (a
+/// leader reads one chunk at a time, and stops as soon as its answer is there).
+pub(crate) const READS_PER_TURN: usize = 16;
 /// How long a follower waits before it tries to lead again, while the I/O thread may be
 /// off the socket.
 pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
@@ -91,12 +92,13 @@ impl ReadSide {
         shared: &Shared,
         src: &mut dyn Read,
         peer: &str,
+        max_reads: usize,
     ) -> std::result::Result<bool, End> {
         if self.rbuf.is_empty() {
             // Zeroed memory from the allocator: pages are only touched as data arrives.
             self.rbuf = vec![0; READ_CHUNK];
         }
-        for _ in 0..READS_PER_TURN {
+        for _ in 0..max_reads {
             let n = match src.read(&mut self.rbuf) {
                 Ok(0) => return Err(End::PeerClosed(String::new())),
                 Ok(n) => n,
@@ -368,7 +370,7 @@ pub(crate) fn lead_until(
                     break;
                 }
             }
-            if let Err(end) = rs.read_from(shared, &mut FdReader(fd), "the broker") {
+            if let Err(end) = rs.read_from(shared, &mut FdReader(fd), "the broker", 1) {
                 rs.end = Some(end);
                 shared
                     .leader_ended

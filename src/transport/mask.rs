@@ -78,6 +78,33 @@ pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// Appends `src` to `out` masked with `key` as if `src` started at payload offset
+/// `offset`, in one pass that also tells whether `src` is all ASCII (then it is valid
+/// UTF-8 without a separate scan). Returns the ASCII answer.
+pub(crate) fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) -> bool {
+    let r = offset & 3;
+    let key = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
+    let k64 = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    out.reserve(src.len());
+    let mut high = 0u64;
+    let mut chunks = src.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        high |= w;
+        out.extend_from_slice(&(w ^ k64).to_ne_bytes());
+    }
+    let mut tail_high = 0u8;
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        tail_high |= b;
+        out.push(b ^ key[i & 3]);
+    }
+    high & 0x8080_8080_8080_8080 == 0 && tail_high & 0x80 == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +112,27 @@ mod tests {
     fn naive(data: &mut [u8], key: [u8; 4]) {
         for (i, b) in data.iter_mut().enumerate() {
             *b ^= key[i % 4];
+        }
+    }
+
+    #[test]
+    fn extend_masked_matches_apply_mask_at_every_offset_and_reports_ascii() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..40 {
+            for offset in 0..4 {
+                let src: Vec<u8> = (0..len).map(|i| (i * 5 + 1) as u8 & 0x7F).collect();
+                let mut whole = vec![0u8; offset];
+                whole.extend_from_slice(&src);
+                apply_mask(&mut whole, key);
+                let mut out = Vec::new();
+                assert!(extend_masked(&mut out, &src, key, offset));
+                assert_eq!(out, whole[offset..], "len {len} offset {offset}");
+                if len > 0 {
+                    let mut high = src.clone();
+                    high[len - 1] |= 0x80;
+                    assert!(!extend_masked(&mut Vec::new(), &high, key, offset));
+                }
+            }
         }
     }
 

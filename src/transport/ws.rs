@@ -12,7 +12,7 @@
 //! UTF-8 check. STOMP's own framing (the NUL terminator, `content-length`) then finds
 //! the frame boundaries, which need not coincide with WebSocket message boundaries.
 
-use super::mask::{apply_mask, MaskRng};
+use super::mask::{apply_mask, extend_masked, MaskRng};
 use crate::error::{Error, Result};
 
 const OP_CONTINUATION: u8 = 0x0;
@@ -137,16 +137,23 @@ impl WsFraming {
     /// for UTF-8 on its own, which equals checking the whole frame because the head ends
     /// in an ASCII line feed.
     pub(crate) fn write_frame_parts(&mut self, out: &mut Vec<u8>, parts: &[&[u8]]) {
-        let text = !self.binary_frames && parts.iter().all(|p| std::str::from_utf8(p).is_ok());
-        let opcode = if text { OP_TEXT } else { OP_BINARY };
         let key = self.rng.next_key();
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        self.write_header(out, opcode, len, key);
-        let start = out.len();
+        let header_at = out.len();
+        self.write_header(out, OP_BINARY, len, key);
+        // Copy, mask and ASCII check in one pass; a full UTF-8 check only for the rare
+        // frame that is not ASCII. The opcode is settled afterwards.
+        let mut ascii = true;
+        let mut offset = 0;
         for p in parts {
-            out.extend_from_slice(p);
+            ascii &= extend_masked(out, p, key, offset);
+            offset += p.len();
         }
-        apply_mask(&mut out[start..], key);
+        let text =
+            !self.binary_frames && (ascii || parts.iter().all(|p| std::str::from_utf8(p).is_ok()));
+        if text {
+            out[header_at] = FIN | OP_TEXT;
+        }
     }
 
     /// A heart-beat: a text message holding exactly `"\n"` (ActiveMQ drops the
