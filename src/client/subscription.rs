@@ -132,7 +132,7 @@ impl Subscription {
                 (l, r) => l.or(r),
             };
             match queue.recv(wait) {
-                Err(Empty::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => continue,
+                Err(Empty::Timeout) if deadline.map_or(true, |d| Instant::now() < d) => continue,
                 r => return self.finish_take(r),
             }
         }

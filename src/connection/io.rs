@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use crate::transport::Stream;
 
 use super::heartbeat::Heartbeat;
-use super::reader::{LEADER_WINDOW, READS_PER_TURN};
+use super::leader::LEADER_WINDOW;
+use super::reader::READS_PER_TURN;
 use super::{lock, Shared};
 
 /// How long the thread keeps flushing after the client asked it to close.

@@ -6,16 +6,22 @@
 //!   subscriptions, and keeps heart-beats.
 //! - The **dispatch thread** ([`dispatch`]) runs user callbacks and events, so a slow
 //!   callback never stops reading or heart-beats, and a callback may wait for a receipt.
-//! - Callers encode their frames straight into the outbox (no per-frame hand-off) and wake
-//!   the I/O thread only when it sleeps in `poll`.
+//! - Callers encode their frames straight into the [`outbox`] (no per-frame hand-off)
+//!   and wake the I/O thread only when it sleeps in `poll`; a caller about to wait
+//!   writes its frame itself.
+//! - Whoever reads the socket holds the [`reader`]'s state: the I/O thread, or on a
+//!   plain socket a caller waiting for its answer ([`leader`]).
 //!
-//! Lock order: `state` before `outbox`; neither is held across a blocking wait.
+//! Lock order: `read_side`, then `state`, then `outbox`; none is held across a blocking
+//! wait (a leader holds `read_side` while it polls the socket, in bounded slices).
 
 mod debug;
 mod dispatch;
 mod handshake;
 mod heartbeat;
 mod io;
+mod leader;
+mod outbox;
 mod queue;
 mod reader;
 mod waker;
@@ -31,17 +37,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::config::{Config, DebugFn, EventFn};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::frame::{check_header, Frame, FrameWriter, Version};
-use crate::transport::{self, Endpoint, Framing, RawIo};
+use crate::frame::{check_header, Frame, Version};
+use crate::transport::{self, Endpoint, RawIo};
 
 pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
+pub(crate) use leader::{lead_until, Lead};
+use outbox::{Origin, Outbox};
 pub(crate) use queue::{Empty, Queue};
-pub(crate) use reader::lead_until;
-
-/// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
-/// enough to keep memory flat, large enough that a publisher on one core fills a whole
-/// scheduler time slice before it has to yield to the I/O thread.
-const OUTBOX_HIGH_WATER: usize = 256 << 10;
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data
 /// consistent, and a panic elsewhere must not turn into a panic in the host program.
@@ -66,39 +68,6 @@ pub(crate) struct Settings {
     pub(crate) queue_limit: (usize, usize),
     pub(crate) debug: Option<DebugFn>,
     pub(crate) on_event: Option<EventFn>,
-}
-
-/// Wire bytes waiting for the socket, and the writer half of the framing.
-struct Outbox {
-    buf: Vec<u8>,
-    scratch: Vec<u8>,
-    framing: Framing,
-    /// No frame is accepted any more (DISCONNECT queued, or the connection closed).
-    closed: bool,
-    /// The I/O thread should flush and close the socket.
-    shutdown: bool,
-    /// The I/O thread is in (or about to enter) poll and must be woken for new bytes.
-    io_sleeping: bool,
-    /// Callers waiting in `send` for the buffer to drain.
-    space_waiters: usize,
-    /// The socket, for callers to write to (and lead on) themselves while the I/O
-    /// thread sleeps (plain TCP only: a TLS stream has state only its owner may touch).
-    direct_fd: Option<std::os::fd::RawFd>,
-    /// The sleeping I/O thread watches the socket (so no caller may lead).
-    io_polls_socket: bool,
-    /// A caller reads the socket for its receipt (see `reader.rs`).
-    leader: bool,
-    /// Until then the I/O thread leaves the socket to leaders.
-    window_until: Option<Instant>,
-    /// Plain sends written through since a caller last waited: past a few, a burst is
-    /// under way and is left to the I/O thread to write in large batches.
-    through_streak: u32,
-    /// Callers waiting without leading: while there are any (and no leader), the I/O
-    /// thread must watch the socket for them.
-    followers: usize,
-    /// A waiter was just handed its answer. The followers counted may be exactly the
-    /// ones served, not yet back to deregister: the next sleep ignores them.
-    served: bool,
 }
 
 /// Queue accounting of one subscription, shared with its receiver.
@@ -206,70 +175,6 @@ pub(crate) struct Shared {
     /// When the connection started, and the last data read, in ns since then.
     epoch: Instant,
     last_read_ns: AtomicU64,
-}
-
-/// Writes the outbox to the socket from the caller's thread, when that is safe: the
-/// I/O thread sleeps in `poll` (it writes only after clearing `io_sleeping` under the
-/// outbox lock, which the caller holds) and the socket is plain TCP. Saves a wake-up and
-/// a context switch per frame on a quiet connection (request/response round trips).
-/// Returns true when everything was written; otherwise the I/O thread must be woken for
-/// the rest.
-fn write_through(ob: &mut Outbox) -> bool {
-    let Some(fd) = ob.direct_fd else {
-        return false;
-    };
-    if ob.closed {
-        return false;
-    }
-    // SAFETY: the fd belongs to the stream the I/O thread owns and keeps open until it
-    // has marked the outbox closed under this lock (checked above); the buffer is live
-    // and its length is passed with it. The socket is non-blocking.
-    let n = unsafe { libc::send(fd, ob.buf.as_ptr().cast(), ob.buf.len(), libc::MSG_NOSIGNAL) };
-    if n <= 0 {
-        return false; // would block, or an error the I/O thread will meet and report
-    }
-    ob.buf.drain(..n as usize);
-    ob.buf.is_empty()
-}
-
-/// What a caller about to wait became; see [`Shared::try_lead`].
-pub(crate) enum Lead<'a> {
-    /// It reads the socket itself, on this descriptor, until its answer came.
-    Leader(std::os::fd::RawFd),
-    /// It waits to be handed its answer; registered until dropped. With a duration: it
-    /// should wait no longer than that before it tries to lead again.
-    Follower(Follower<'a>, Option<Duration>),
-}
-
-/// A registered follower; see [`Lead`].
-pub(crate) struct Follower<'a>(&'a Shared);
-
-impl Drop for Follower<'_> {
-    fn drop(&mut self) {
-        lock(&self.0.outbox).followers -= 1;
-    }
-}
-
-/// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
-const LARGE_FRAME: usize = 16 << 10;
-
-/// Plain sends a caller writes itself before the rest of a burst goes to the I/O thread.
-const BURST: u32 = 4;
-
-/// Who queues a frame, which decides how it reaches the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// An application thread that goes on. When the I/O thread sleeps its frame is
-    /// written at once (a request whose answer will be waited for), except within a
-    /// burst of sends with nobody waiting in between: those wait in the outbox for the
-    /// I/O thread, so that they leave in a few large writes.
-    Caller,
-    /// An application thread that will now wait for a receipt: nothing else is coming
-    /// from it, so it writes the outbox itself when it can ([`write_through`]).
-    Awaiting,
-    /// The library's reading side (the I/O thread, or a leader), which must never
-    /// wait for the buffer that only the I/O thread drains.
-    Internal,
 }
 
 /// How a caller's frame asks for a receipt.
@@ -485,7 +390,7 @@ impl Shared {
         let deadline = Instant::now() + timeout;
         let result = loop {
             let (follower, recheck) = match self.try_lead() {
-                Lead::Leader(fd) => match reader::lead(self, fd, rx, deadline) {
+                Lead::Leader(fd) => match leader::lead(self, fd, rx, deadline) {
                     Some(answer) => return answer,
                     None => (self.follow(), None),
                 },
@@ -507,200 +412,6 @@ impl Shared {
             }
             Err(RecvTimeoutError::Disconnected) => Err(Error::Disconnected),
         }
-    }
-
-    /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. An
-    /// application thread waits (at most the send timeout) while the outbox is over its
-    /// high-water mark; see [`Origin`] for the rest.
-    pub(crate) fn enqueue_frame(
-        &self,
-        headers: impl FnOnce(&mut FrameWriter<'_>),
-        command: &str,
-        body: &[u8],
-        mode: Origin,
-    ) -> Result<()> {
-        let may_wait = mode != Origin::Internal;
-        let over = |ob: &Outbox| {
-            !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
-        };
-        let mut guard = lock(&self.outbox);
-        if may_wait && over(&guard) {
-            let deadline = Instant::now() + self.settings.send_timeout;
-            guard.space_waiters += 1;
-            while over(&guard) {
-                let now = Instant::now();
-                if now >= deadline {
-                    guard.space_waiters -= 1;
-                    return Err(Error::Timeout);
-                }
-                guard = self
-                    .outbox_space
-                    .wait_timeout(guard, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            guard.space_waiters -= 1;
-        }
-        if guard.closed {
-            return Err(Error::Disconnected);
-        }
-        let ob = &mut *guard;
-        let version = self.info.version;
-        let debug = self.settings.debug.is_some();
-        let line = if ob.framing.is_raw() {
-            // Raw framing: encode straight into the outgoing buffer, no copy.
-            let start = ob.buf.len();
-            let mut w = FrameWriter::new(&mut ob.buf, command, version);
-            headers(&mut w);
-            w.finish(body);
-            debug.then(|| debug::encoded_line(">>>", &ob.buf[start..]))
-        } else {
-            // WebSocket: the head goes through a small scratch buffer; the body is copied
-            // once, masked, straight into the outgoing buffer.
-            ob.scratch.clear();
-            let mut w = FrameWriter::new(&mut ob.scratch, command, version);
-            headers(&mut w);
-            w.finish_head();
-            ob.framing
-                .write_frame_parts(&mut ob.buf, &[&ob.scratch, body, b"\0"]);
-            debug.then(|| {
-                let mut whole = ob.scratch.clone();
-                whole.extend_from_slice(body);
-                whole.push(0);
-                debug::encoded_line(">>>", &whole)
-            })
-        };
-        let through = match mode {
-            Origin::Awaiting => true,
-            // A large frame is worth its own syscall: handing it to the I/O thread
-            // costs more than writing it here.
-            Origin::Caller => ob.through_streak < BURST || body.len() >= LARGE_FRAME,
-            Origin::Internal => false,
-        };
-        let mut wrote_all = false;
-        if ob.io_sleeping && through {
-            // Every attempt counts: a full socket buffer must not turn a burst into a
-            // failed syscall per send.
-            if mode == Origin::Caller {
-                ob.through_streak += 1;
-            }
-            wrote_all = write_through(ob);
-        }
-        let wake = ob.io_sleeping && !wrote_all;
-        if wake {
-            ob.io_sleeping = false;
-        }
-        drop(guard);
-        if wake {
-            self.waker.wake();
-        }
-        // The hook runs outside the lock: it may be slow and must not stall senders.
-        if let (Some(d), Some(line)) = (&self.settings.debug, line) {
-            d(&line);
-        }
-        Ok(())
-    }
-
-    /// Appends wire bytes produced by a leader (pongs, a Close reply) to the outbox.
-    fn enqueue_wire(&self, bytes: &[u8]) {
-        let mut ob = lock(&self.outbox);
-        if ob.closed {
-            return;
-        }
-        ob.buf.extend_from_slice(bytes);
-        let wake = ob.io_sleeping && !write_through(&mut ob);
-        if wake {
-            ob.io_sleeping = false;
-        }
-        drop(ob);
-        if wake {
-            self.waker.wake();
-        }
-    }
-
-    /// Queues a heart-beat in the connection's framing (from the I/O thread's timer).
-    fn enqueue_heartbeat(&self) {
-        let mut ob = lock(&self.outbox);
-        let ob = &mut *ob;
-        if !ob.closed {
-            ob.framing.write_heartbeat(&mut ob.buf);
-        }
-    }
-
-    /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
-    /// socket (see `reader.rs`), or registers the caller as a follower that the I/O
-    /// thread has to serve.
-    pub(crate) fn try_lead(&self) -> Lead<'_> {
-        let mut ob = lock(&self.outbox);
-        ob.through_streak = 0; // a caller waits: the next send starts a new burst
-        match ob.direct_fd {
-            Some(fd) if !ob.closed && !ob.leader && ob.io_sleeping && !ob.io_polls_socket => {
-                ob.leader = true;
-                Lead::Leader(fd)
-            }
-            _ => {
-                ob.followers += 1;
-                // While the I/O thread may stay off the socket (a leader reads, or the
-                // window is open), a follower could wait for nobody: it looks again soon.
-                let recheck = ob.leader || ob.window_until.is_some_and(|w| Instant::now() < w);
-                Lead::Follower(Follower(self), recheck.then_some(reader::FOLLOWER_RECHECK))
-            }
-        }
-    }
-
-    /// Registers a caller that waits without leading (after leading gave up).
-    pub(crate) fn follow(&self) -> Follower<'_> {
-        lock(&self.outbox).followers += 1;
-        Follower(self)
-    }
-
-    /// Gives the leader role back, keeping the window open for the next round trip;
-    /// wakes the I/O thread when the leader met the end of the connection.
-    fn end_lead(&self) {
-        let mut ob = lock(&self.outbox);
-        ob.leader = false;
-        ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);
-        let followers = ob.followers > 0;
-        drop(ob);
-        if followers || self.leader_ended.load(Ordering::Acquire) {
-            self.waker.wake();
-        }
-    }
-
-    /// After a RECEIPT: request/response traffic tends to come in runs, so the I/O
-    /// thread leaves the socket to a leader for a moment.
-    pub(crate) fn open_leader_window(&self) {
-        let mut ob = lock(&self.outbox);
-        if ob.direct_fd.is_some() {
-            ob.window_until = Some(Instant::now() + reader::LEADER_WINDOW);
-            ob.served = true;
-        }
-    }
-
-    /// The I/O thread is back from poll.
-    fn awake(&self) {
-        let mut ob = lock(&self.outbox);
-        ob.io_sleeping = false;
-        ob.io_polls_socket = true;
-    }
-
-    /// An end a leader met, for the I/O thread to end with.
-    fn leader_end(&self) -> Option<io::End> {
-        if !self.leader_ended.load(Ordering::Acquire) {
-            return None;
-        }
-        lock(&self.read_side).end.take()
-    }
-
-    /// Records that data came in (any byte proves the broker alive).
-    fn saw_data(&self) {
-        let ns = self.epoch.elapsed().as_nanos() as u64;
-        self.last_read_ns.fetch_max(ns, Ordering::Relaxed);
-    }
-
-    /// When data last came in (the connection's start if never).
-    fn last_read(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.last_read_ns.load(Ordering::Relaxed))
     }
 
     /// Registers a subscription, then sends SUBSCRIBE (receipt rule applies). The entry

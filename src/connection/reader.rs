@@ -1,22 +1,11 @@
-//! The read side of a session, and the leader/followers hand-over of it.
-//!
-//! Whoever reads the socket holds the [`ReadSide`]: normally the I/O thread; but on a
-//! plain TCP socket a caller about to wait for its receipt may take the reading role
-//! itself (it "leads") while the I/O thread stays off the socket, so that the answer
-//! reaches the caller without passing through another thread. On one core that saves
-//! a context switch per round trip. The I/O thread leaves the socket to leaders for a
-//! short window after each RECEIPT (request/response traffic usually comes in runs) and
-//! whenever a leader is active; the state that decides it lives in the outbox, under
-//! its lock, next to `io_sleeping`.
+//! The read side of a session: framing, decoder and read buffer, and the delivery of
+//! what is decoded (receipts, messages, ERROR). Whoever reads the socket holds the
+//! [`ReadSide`]: the I/O thread, or a leader (see `leader.rs`).
 
 use std::io::{ErrorKind, Read};
-use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::frame::{Decoded, Decoder, Frame};
 use crate::transport::Framing;
 
@@ -29,14 +18,6 @@ pub(crate) const READ_CHUNK: usize = 256 << 10;
 /// Reads per turn of the I/O thread before writes and timers get their turn again (a
 /// leader reads one chunk at a time, and stops as soon as its answer is there).
 pub(crate) const READS_PER_TURN: usize = 16;
-/// How long a follower waits before it tries to lead again, while the I/O thread may be
-/// off the socket.
-pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
-/// How long a leader polls before it looks whether the session still runs.
-const LEAD_SLICE: Duration = Duration::from_millis(10);
-/// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
-pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
-
 /// Framing, decoder and buffers of the reading side.
 pub(crate) struct ReadSide {
     framing: Framing,
@@ -304,104 +285,4 @@ fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
             &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
         );
     }
-}
-
-/// Reads a plain socket by its descriptor (a leader cannot use the I/O thread's stream).
-struct FdReader(RawFd);
-
-impl Read for FdReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // SAFETY: the descriptor stays open while the session is connected (the leader
-        // checks that under the outbox lock before it starts, and the I/O thread closes
-        // it only after finishing the session, which waits for the read side's lock the
-        // leader holds); `buf` is live and its length is passed with it.
-        let n = unsafe {
-            libc::recv(
-                self.0,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-}
-
-/// Waits for the RECEIPT behind `rx` by reading the socket itself; see the module docs.
-/// Called with the leader role already taken ([`Shared::try_lead`]); gives it back.
-pub(crate) fn lead(
-    shared: &Shared,
-    fd: RawFd,
-    rx: &Receiver<Result<()>>,
-    deadline: Instant,
-) -> Option<Result<()>> {
-    lead_until(shared, fd, deadline, &mut || !rx.is_empty());
-    rx.try_recv().ok()
-}
-
-/// Reads the socket as the leader until `done` holds, the deadline passes or the
-/// session ends, then gives the leader role back.
-pub(crate) fn lead_until(
-    shared: &Shared,
-    fd: RawFd,
-    deadline: Instant,
-    done: &mut dyn FnMut() -> bool,
-) {
-    {
-        let mut rs = lock(&shared.read_side);
-        while rs.end.is_none() && shared.is_connected() && !done() {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            // In slices, so that a session ended meanwhile is noticed soon.
-            match wait_readable(fd, (deadline - now).min(LEAD_SLICE)) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    rs.end = Some(End::Lost(format!("poll failed: {e}")));
-                    shared
-                        .leader_ended
-                        .store(true, std::sync::atomic::Ordering::Release);
-                    break;
-                }
-            }
-            if let Err(end) = rs.read_from(shared, &mut FdReader(fd), "the broker", 1) {
-                rs.end = Some(end);
-                shared
-                    .leader_ended
-                    .store(true, std::sync::atomic::Ordering::Release);
-            }
-            if !rs.replies.is_empty() {
-                let replies = std::mem::take(&mut rs.replies);
-                shared.enqueue_wire(&replies);
-            }
-        }
-    }
-    shared.end_lead();
-}
-
-/// poll(2) for one readable descriptor, at most `timeout` (rounded up to 1 ms).
-fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-    // SAFETY: one live, initialised pollfd and a count of 1.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return if e.kind() == ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(r > 0)
 }

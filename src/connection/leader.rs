@@ -1,0 +1,222 @@
+//! Leader/followers: handing the reading role to a caller that waits for an answer.
+//!
+//! Whoever reads the socket holds the `ReadSide` (`reader.rs`): normally the I/O thread; but on a
+//! plain TCP socket a caller about to wait for its receipt may take the reading role
+//! itself (it "leads") while the I/O thread stays off the socket, so that the answer
+//! reaches the caller without passing through another thread. On one core that saves
+//! a context switch per round trip. The I/O thread leaves the socket to leaders for a
+//! short window after each RECEIPT (request/response traffic usually comes in runs) and
+//! whenever a leader is active; the state that decides it lives in the outbox, under
+//! its lock, next to `io_sleeping`.
+
+use std::io::{ErrorKind, Read};
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::error::Result;
+
+use super::io::End;
+use super::{lock, Shared};
+
+/// How long a follower waits before it tries to lead again, while the I/O thread may be
+/// off the socket.
+pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
+/// How long a leader polls before it looks whether the session still runs.
+const LEAD_SLICE: Duration = Duration::from_millis(10);
+/// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
+pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
+
+/// What a caller about to wait became; see [`Shared::try_lead`].
+pub(crate) enum Lead<'a> {
+    /// It reads the socket itself, on this descriptor, until its answer came.
+    Leader(std::os::fd::RawFd),
+    /// It waits to be handed its answer; registered until dropped. With a duration: it
+    /// should wait no longer than that before it tries to lead again.
+    Follower(Follower<'a>, Option<Duration>),
+}
+
+/// A registered follower; see [`Lead`].
+pub(crate) struct Follower<'a>(&'a Shared);
+
+impl Drop for Follower<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.outbox).followers -= 1;
+    }
+}
+
+impl Shared {
+    /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
+    /// socket (see `reader.rs`), or registers the caller as a follower that the I/O
+    /// thread has to serve.
+    pub(crate) fn try_lead(&self) -> Lead<'_> {
+        let mut ob = lock(&self.outbox);
+        ob.through_streak = 0; // a caller waits: the next send starts a new burst
+        match ob.direct_fd {
+            Some(fd) if !ob.closed && !ob.leader && ob.io_sleeping && !ob.io_polls_socket => {
+                ob.leader = true;
+                Lead::Leader(fd)
+            }
+            _ => {
+                ob.followers += 1;
+                // While the I/O thread may stay off the socket (a leader reads, or the
+                // window is open), a follower could wait for nobody: it looks again soon.
+                let recheck = ob.leader || ob.window_until.is_some_and(|w| Instant::now() < w);
+                Lead::Follower(Follower(self), recheck.then_some(FOLLOWER_RECHECK))
+            }
+        }
+    }
+
+    /// Registers a caller that waits without leading (after leading gave up).
+    pub(crate) fn follow(&self) -> Follower<'_> {
+        lock(&self.outbox).followers += 1;
+        Follower(self)
+    }
+
+    /// Gives the leader role back, keeping the window open for the next round trip;
+    /// wakes the I/O thread when the leader met the end of the connection.
+    pub(crate) fn end_lead(&self) {
+        let mut ob = lock(&self.outbox);
+        ob.leader = false;
+        ob.window_until = Some(Instant::now() + LEADER_WINDOW);
+        let followers = ob.followers > 0;
+        drop(ob);
+        if followers || self.leader_ended.load(Ordering::Acquire) {
+            self.waker.wake();
+        }
+    }
+
+    /// After a RECEIPT: request/response traffic tends to come in runs, so the I/O
+    /// thread leaves the socket to a leader for a moment.
+    pub(crate) fn open_leader_window(&self) {
+        let mut ob = lock(&self.outbox);
+        if ob.direct_fd.is_some() {
+            ob.window_until = Some(Instant::now() + LEADER_WINDOW);
+            ob.served = true;
+        }
+    }
+
+    /// The I/O thread is back from poll.
+    pub(crate) fn awake(&self) {
+        let mut ob = lock(&self.outbox);
+        ob.io_sleeping = false;
+        ob.io_polls_socket = true;
+    }
+
+    /// An end a leader met, for the I/O thread to end with.
+    pub(crate) fn leader_end(&self) -> Option<End> {
+        if !self.leader_ended.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.read_side).end.take()
+    }
+
+    /// Records that data came in (any byte proves the broker alive).
+    pub(crate) fn saw_data(&self) {
+        let ns = self.epoch.elapsed().as_nanos() as u64;
+        self.last_read_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// When data last came in (the connection's start if never).
+    pub(crate) fn last_read(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_read_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// Reads a plain socket by its descriptor (a leader cannot use the I/O thread's stream).
+struct FdReader(RawFd);
+
+impl Read for FdReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: the descriptor stays open while the session is connected (the leader
+        // checks that under the outbox lock before it starts, and the I/O thread closes
+        // it only after finishing the session, which waits for the read side's lock the
+        // leader holds); `buf` is live and its length is passed with it.
+        let n = unsafe {
+            libc::recv(
+                self.0,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// Waits for the RECEIPT behind `rx` by reading the socket itself; see the module docs.
+/// Called with the leader role already taken ([`Shared::try_lead`]); gives it back.
+pub(crate) fn lead(
+    shared: &Shared,
+    fd: RawFd,
+    rx: &Receiver<Result<()>>,
+    deadline: Instant,
+) -> Option<Result<()>> {
+    lead_until(shared, fd, deadline, &mut || !rx.is_empty());
+    rx.try_recv().ok()
+}
+
+/// Reads the socket as the leader until `done` holds, the deadline passes or the
+/// session ends, then gives the leader role back.
+pub(crate) fn lead_until(
+    shared: &Shared,
+    fd: RawFd,
+    deadline: Instant,
+    done: &mut dyn FnMut() -> bool,
+) {
+    {
+        let mut rs = lock(&shared.read_side);
+        while rs.end.is_none() && shared.is_connected() && !done() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            // In slices, so that a session ended meanwhile is noticed soon.
+            match wait_readable(fd, (deadline - now).min(LEAD_SLICE)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    rs.end = Some(End::Lost(format!("poll failed: {e}")));
+                    shared.leader_ended.store(true, Ordering::Release);
+                    break;
+                }
+            }
+            if let Err(end) = rs.read_from(shared, &mut FdReader(fd), "the broker", 1) {
+                rs.end = Some(end);
+                shared.leader_ended.store(true, Ordering::Release);
+            }
+            if !rs.replies.is_empty() {
+                let replies = std::mem::take(&mut rs.replies);
+                shared.enqueue_wire(&replies);
+            }
+        }
+    }
+    shared.end_lead();
+}
+
+/// poll(2) for one readable descriptor, at most `timeout` (rounded up to 1 ms).
+fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one live, initialised pollfd and a count of 1.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(r > 0)
+}

@@ -1,0 +1,219 @@
+//! The write path: wire bytes waiting for the socket, and how a frame gets there.
+//!
+//! Callers encode straight into the outbox under its lock. The I/O thread takes the
+//! whole buffer at once (by swapping buffers) and writes it in as few syscalls as the
+//! socket allows. When the I/O thread sleeps and the socket is plain TCP, a caller
+//! about to wait for an answer (or one sending a large frame, or the first few frames
+//! of a burst) writes the bytes itself, saving a wake-up and a context switch.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::frame::FrameWriter;
+use crate::transport::Framing;
+
+use super::{debug, lock, Shared};
+
+/// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
+/// enough to keep memory flat, large enough that a publisher on one core fills a whole
+/// scheduler time slice before it has to yield to the I/O thread.
+pub(crate) const OUTBOX_HIGH_WATER: usize = 256 << 10;
+
+/// Wire bytes waiting for the socket, and the writer half of the framing.
+pub(crate) struct Outbox {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) framing: Framing,
+    /// No frame is accepted any more (DISCONNECT queued, or the connection closed).
+    pub(crate) closed: bool,
+    /// The I/O thread should flush and close the socket.
+    pub(crate) shutdown: bool,
+    /// The I/O thread is in (or about to enter) poll and must be woken for new bytes.
+    pub(crate) io_sleeping: bool,
+    /// Callers waiting in `send` for the buffer to drain.
+    pub(crate) space_waiters: usize,
+    /// The socket, for callers to write to (and lead on) themselves while the I/O
+    /// thread sleeps (plain TCP only: a TLS stream has state only its owner may touch).
+    pub(crate) direct_fd: Option<std::os::fd::RawFd>,
+    /// The sleeping I/O thread watches the socket (so no caller may lead).
+    pub(crate) io_polls_socket: bool,
+    /// A caller reads the socket for its receipt (see `reader.rs`).
+    pub(crate) leader: bool,
+    /// Until then the I/O thread leaves the socket to leaders.
+    pub(crate) window_until: Option<Instant>,
+    /// Plain sends written through since a caller last waited: past a few, a burst is
+    /// under way and is left to the I/O thread to write in large batches.
+    pub(crate) through_streak: u32,
+    /// Callers waiting without leading: while there are any (and no leader), the I/O
+    /// thread must watch the socket for them.
+    pub(crate) followers: usize,
+    /// A waiter was just handed its answer. The followers counted may be exactly the
+    /// ones served, not yet back to deregister: the next sleep ignores them.
+    pub(crate) served: bool,
+}
+
+/// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
+const LARGE_FRAME: usize = 16 << 10;
+
+/// Plain sends a caller writes itself before the rest of a burst goes to the I/O thread.
+const BURST: u32 = 4;
+
+/// Who queues a frame, which decides how it reaches the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// An application thread that goes on. When the I/O thread sleeps its frame is
+    /// written at once (a request whose answer will be waited for), except within a
+    /// burst of sends with nobody waiting in between: those wait in the outbox for the
+    /// I/O thread, so that they leave in a few large writes.
+    Caller,
+    /// An application thread that will now wait for a receipt: nothing else is coming
+    /// from it, so it writes the outbox itself when it can ([`write_through`]).
+    Awaiting,
+    /// The library's reading side (the I/O thread, or a leader), which must never
+    /// wait for the buffer that only the I/O thread drains.
+    Internal,
+}
+
+/// Writes the outbox to the socket from the caller's thread, when that is safe: the
+/// I/O thread sleeps in `poll` (it writes only after clearing `io_sleeping` under the
+/// outbox lock, which the caller holds) and the socket is plain TCP. Saves a wake-up and
+/// a context switch per frame on a quiet connection (request/response round trips).
+/// Returns true when everything was written; otherwise the I/O thread must be woken for
+/// the rest.
+fn write_through(ob: &mut Outbox) -> bool {
+    let Some(fd) = ob.direct_fd else {
+        return false;
+    };
+    if ob.closed {
+        return false;
+    }
+    // SAFETY: the fd belongs to the stream the I/O thread owns and keeps open until it
+    // has marked the outbox closed under this lock (checked above); the buffer is live
+    // and its length is passed with it. The socket is non-blocking.
+    let n = unsafe { libc::send(fd, ob.buf.as_ptr().cast(), ob.buf.len(), libc::MSG_NOSIGNAL) };
+    if n <= 0 {
+        return false; // would block, or an error the I/O thread will meet and report
+    }
+    ob.buf.drain(..n as usize);
+    ob.buf.is_empty()
+}
+
+impl Shared {
+    /// Encodes one frame into the outbox and wakes the I/O thread if it sleeps. An
+    /// application thread waits (at most the send timeout) while the outbox is over its
+    /// high-water mark; see [`Origin`] for the rest.
+    pub(crate) fn enqueue_frame(
+        &self,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+        mode: Origin,
+    ) -> Result<()> {
+        let may_wait = mode != Origin::Internal;
+        let over = |ob: &Outbox| {
+            !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
+        };
+        let mut guard = lock(&self.outbox);
+        if may_wait && over(&guard) {
+            let deadline = Instant::now() + self.settings.send_timeout;
+            guard.space_waiters += 1;
+            while over(&guard) {
+                let now = Instant::now();
+                if now >= deadline {
+                    guard.space_waiters -= 1;
+                    return Err(Error::Timeout);
+                }
+                guard = self
+                    .outbox_space
+                    .wait_timeout(guard, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            guard.space_waiters -= 1;
+        }
+        if guard.closed {
+            return Err(Error::Disconnected);
+        }
+        let ob = &mut *guard;
+        let version = self.info.version;
+        let debug = self.settings.debug.is_some();
+        let line = if ob.framing.is_raw() {
+            // Raw framing: encode straight into the outgoing buffer, no copy.
+            let start = ob.buf.len();
+            let mut w = FrameWriter::new(&mut ob.buf, command, version);
+            headers(&mut w);
+            w.finish(body);
+            debug.then(|| debug::encoded_line(">>>", &ob.buf[start..]))
+        } else {
+            // WebSocket: the head goes through a small scratch buffer; the body is copied
+            // once, masked, straight into the outgoing buffer.
+            ob.scratch.clear();
+            let mut w = FrameWriter::new(&mut ob.scratch, command, version);
+            headers(&mut w);
+            w.finish_head();
+            ob.framing
+                .write_frame_parts(&mut ob.buf, &[&ob.scratch, body, b"\0"]);
+            debug.then(|| {
+                let mut whole = ob.scratch.clone();
+                whole.extend_from_slice(body);
+                whole.push(0);
+                debug::encoded_line(">>>", &whole)
+            })
+        };
+        let through = match mode {
+            Origin::Awaiting => true,
+            // A large frame is worth its own syscall: handing it to the I/O thread
+            // costs more than writing it here.
+            Origin::Caller => ob.through_streak < BURST || body.len() >= LARGE_FRAME,
+            Origin::Internal => false,
+        };
+        let mut wrote_all = false;
+        if ob.io_sleeping && through {
+            // Every attempt counts: a full socket buffer must not turn a burst into a
+            // failed syscall per send.
+            if mode == Origin::Caller {
+                ob.through_streak += 1;
+            }
+            wrote_all = write_through(ob);
+        }
+        let wake = ob.io_sleeping && !wrote_all;
+        if wake {
+            ob.io_sleeping = false;
+        }
+        drop(guard);
+        if wake {
+            self.waker.wake();
+        }
+        // The hook runs outside the lock: it may be slow and must not stall senders.
+        if let (Some(d), Some(line)) = (&self.settings.debug, line) {
+            d(&line);
+        }
+        Ok(())
+    }
+
+    /// Appends wire bytes produced by a leader (pongs, a Close reply) to the outbox.
+    pub(crate) fn enqueue_wire(&self, bytes: &[u8]) {
+        let mut ob = lock(&self.outbox);
+        if ob.closed {
+            return;
+        }
+        ob.buf.extend_from_slice(bytes);
+        let wake = ob.io_sleeping && !write_through(&mut ob);
+        if wake {
+            ob.io_sleeping = false;
+        }
+        drop(ob);
+        if wake {
+            self.waker.wake();
+        }
+    }
+
+    /// Queues a heart-beat in the connection's framing (from the I/O thread's timer).
+    pub(crate) fn enqueue_heartbeat(&self) {
+        let mut ob = lock(&self.outbox);
+        let ob = &mut *ob;
+        if !ob.closed {
+            ob.framing.write_heartbeat(&mut ob.buf);
+        }
+    }
+}
