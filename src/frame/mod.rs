@@ -273,7 +273,29 @@ impl Frame {
     /// The value of the first header called `name` (names are case-sensitive), as STOMP
     /// says repeated headers are to be read.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers().find(|&(n, _)| n == name).map(|(_, v)| v)
+        // On the receive path for every message (subscription routing, the caller's
+        // own lookups): compare the wanted name in place, and skip values word by word.
+        let text = &self.text[self.command_len + 1..];
+        let bytes = text.as_bytes();
+        let wanted = name.as_bytes();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let rest = &bytes[pos..];
+            let hit = rest.get(wanted.len()) == Some(&0) && rest.starts_with(wanted);
+            let name_len = if hit {
+                wanted.len()
+            } else {
+                scan::find_nul_or(0, rest)?
+            };
+            let value_start = pos + name_len + 1;
+            let value_len = scan::find_nul_or(0, &bytes[value_start..])?;
+            if hit {
+                // Both ends sit next to a NUL (ASCII), so they are char boundaries.
+                return Some(&text[value_start..value_start + value_len]);
+            }
+            pos = value_start + value_len + 1;
+        }
+        None
     }
 
     /// All headers in frame order, repeats included.

@@ -1142,3 +1142,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn header_lookup_agrees_with_a_plain_search() {
+    let f = Frame::new("MESSAGE")
+        .with_header("ab", "1")
+        .with_header("a", "ab")
+        .with_header("", "empty name")
+        .with_header("abc", "")
+        .with_header("a", "second")
+        .with_header("subscription", "sub-12345678901234567890");
+    for name in [
+        "a",
+        "ab",
+        "abc",
+        "",
+        "abcd",
+        "b",
+        "subscription",
+        "subscriptio",
+        "second",
+        "1",
+    ] {
+        let plain = f.headers().find(|&(n, _)| n == name).map(|(_, v)| v);
+        assert_eq!(f.header(name), plain, "{name:?}");
+    }
+    assert_eq!(f.header("a"), Some("ab"));
+    assert_eq!(f.header("abc"), Some(""));
+    assert_eq!(Frame::new("RECEIPT").header("x"), None);
+}
