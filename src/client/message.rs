@@ -105,37 +105,30 @@ impl Message {
         let frame = &inner.frame;
         let missing =
             |h: &str| Error::protocol(format!("the MESSAGE has no {h} header to {command} it by"));
-        let own: Vec<(&str, &str)> = match version {
-            Version::V1_2 => vec![("id", frame.header("ack").ok_or_else(|| missing("ack"))?)],
-            Version::V1_1 => vec![
-                (
-                    "message-id",
-                    frame
-                        .header("message-id")
-                        .ok_or_else(|| missing("message-id"))?,
-                ),
-                (
-                    "subscription",
-                    frame
-                        .header("subscription")
-                        .ok_or_else(|| missing("subscription"))?,
-                ),
-            ],
-            Version::V1_0 => vec![(
-                "message-id",
-                frame
-                    .header("message-id")
-                    .ok_or_else(|| missing("message-id"))?,
-            )],
+        let header = |h: &'static str| frame.header(h).ok_or_else(|| missing(h));
+        // The headers that name the message, without allocating: acks are per message.
+        let (own, reserved): ([(&str, &str); 2], &[&str]) = match version {
+            Version::V1_2 => ([("id", header("ack")?), ("", "")], &["id"]),
+            Version::V1_1 => (
+                [
+                    ("message-id", header("message-id")?),
+                    ("subscription", header("subscription")?),
+                ],
+                &["message-id", "subscription"],
+            ),
+            Version::V1_0 => (
+                [("message-id", header("message-id")?), ("", "")],
+                &["message-id"],
+            ),
         };
-        let reserved: Vec<&str> = own.iter().map(|(n, _)| *n).collect();
-        shared.check_headers(command, headers, &reserved)?;
+        let own = &own[..reserved.len()];
+        shared.check_headers(command, headers, reserved)?;
         if !shared.is_connected() {
             return Err(Error::Disconnected);
         }
         if inner.settled.swap(true, Ordering::AcqRel) {
             return Err(Error::invalid("this message was already acked or nacked"));
         }
-        shared.request(command, &own, headers, b"", false)
+        shared.request(command, own, headers, b"", false)
     }
 }

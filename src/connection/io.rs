@@ -75,15 +75,19 @@ struct Io<'a> {
     parts: &'a mut IoParts,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// The peer's name for error messages, made once rather than on every read.
+    peer: String,
 }
 
 impl<'a> Io<'a> {
     fn new(shared: &'a Shared, parts: &'a mut IoParts) -> Io<'a> {
+        let peer = parts.stream.peer().to_string();
         Io {
             shared,
             parts,
             wbuf: Vec::new(),
             wpos: 0,
+            peer,
         }
     }
 
@@ -147,8 +151,12 @@ impl<'a> Io<'a> {
             }
             if poll_socket && (readable || more_to_read) {
                 let mut rs = lock(&self.shared.read_side);
-                let peer = self.parts.stream.peer().to_string();
-                let r = rs.read_from(self.shared, &mut self.parts.stream, &peer, READS_PER_TURN);
+                let r = rs.read_from(
+                    self.shared,
+                    &mut self.parts.stream,
+                    &self.peer,
+                    READS_PER_TURN,
+                );
                 if !rs.replies.is_empty() {
                     self.wbuf.extend_from_slice(&rs.replies);
                     rs.replies.clear();
