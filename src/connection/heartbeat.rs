@@ -45,8 +45,9 @@ impl Heartbeat {
         Heartbeat::negotiate((0, 0), None, 2.0)
     }
 
-    pub(crate) fn wrote(&mut self, now: Instant) {
-        self.last_write = now;
+    /// Records a write at `at`, by the I/O thread or by a caller writing directly.
+    pub(crate) fn wrote(&mut self, at: Instant) {
+        self.last_write = self.last_write.max(at);
     }
 
     pub(crate) fn read(&mut self, at: Instant) {

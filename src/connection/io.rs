@@ -15,6 +15,7 @@ use crate::transport::Stream;
 
 use super::heartbeat::Heartbeat;
 use super::leader::LEADER_WINDOW;
+use super::outbox::Outbox;
 use super::reader::READS_PER_TURN;
 use super::{lock, Shared};
 
@@ -27,6 +28,18 @@ pub(crate) struct IoParts {
     /// STOMP bytes that came after CONNECTED, already taken off the framing.
     pub(crate) carry: Vec<u8>,
     pub(crate) heartbeat: Heartbeat,
+}
+
+/// How often the thread looks again while a caller writes directly (it is woken when
+/// that caller lets go with bytes queued behind it).
+const BUSY_RECHECK: Duration = Duration::from_millis(10);
+
+/// What `take_outgoing` saw in the outbox.
+struct Outgoing {
+    /// The client asked to close.
+    shutdown: bool,
+    /// A caller writes to the socket itself (`direct.rs`).
+    writer_busy: bool,
 }
 
 /// Why the I/O thread ended.
@@ -64,9 +77,11 @@ pub(crate) fn run(shared: Arc<Shared>, mut parts: IoParts) {
     let end = catch_unwind(AssertUnwindSafe(|| Io::new(&shared, &mut parts).run()))
         .unwrap_or_else(|_| End::Lost("internal error: the I/O thread panicked".into()));
     shared.finish(end);
-    // A leader reads the socket by its descriptor: wait until none does (it notices the
-    // session ended within one poll slice), then close the socket.
+    // A leader reads the socket by its descriptor, a caller may write a large frame to
+    // it: wait until neither does (each notices the session ended within one poll
+    // slice), then close the socket.
     drop(lock(&shared.read_side));
+    shared.wait_for_writer();
     drop(parts);
 }
 
@@ -102,18 +117,21 @@ impl<'a> Io<'a> {
                 let _ = self.write();
                 return end;
             }
-            let shutdown = self.take_outgoing();
+            let out = self.take_outgoing();
+            if out.shutdown {
+                return self.flush_and_close();
+            }
+            // While a caller writes directly, our buffer is empty (we only let one start
+            // while asleep, and replies queue behind its frame): nothing to write.
             if let Err(end) = self.write() {
                 return end;
             }
             let unwritten = self.wpos < self.wbuf.len();
-            if shutdown {
-                return self.flush_and_close();
-            }
             let now = Instant::now();
             let hb = &mut self.parts.heartbeat;
             hb.read(self.shared.last_read());
-            if !unwritten && hb.send_due().is_some_and(|due| now >= due) {
+            let writing = unwritten || out.writer_busy;
+            if !writing && hb.send_due().is_some_and(|due| now >= due) {
                 self.shared.enqueue_heartbeat();
                 continue;
             }
@@ -136,6 +154,11 @@ impl<'a> Io<'a> {
             let mut timeout = next_beat.map(|t| t.saturating_duration_since(now));
             if more_to_read {
                 timeout = Some(Duration::ZERO);
+            } else if out.writer_busy {
+                // A heart-beat may be due that only the writer's frame can replace: look
+                // again in a while rather than spin on a deadline already passed.
+                timeout =
+                    Some(timeout.map_or(BUSY_RECHECK, |t| t.clamp(LEADER_WINDOW, BUSY_RECHECK)));
             } else if !poll_socket {
                 // Off the socket: look again when the leader window may have closed.
                 timeout = Some(timeout.map_or(LEADER_WINDOW, |t| t.min(LEADER_WINDOW)));
@@ -158,7 +181,7 @@ impl<'a> Io<'a> {
                     READS_PER_TURN,
                 );
                 if !rs.replies.is_empty() {
-                    self.wbuf.extend_from_slice(&rs.replies);
+                    self.queue_replies(&rs.replies);
                     rs.replies.clear();
                 }
                 drop(rs);
@@ -174,10 +197,14 @@ impl<'a> Io<'a> {
     }
 
     /// Moves queued bytes from the outbox to our write buffer (by swapping buffers, so
-    /// no copy) once the previous batch is fully written. Returns the shutdown flag.
-    fn take_outgoing(&mut self) -> bool {
+    /// no copy) once the previous batch is fully written, unless a caller is writing
+    /// directly (its frame goes first). Notes the writes callers made themselves.
+    fn take_outgoing(&mut self) -> Outgoing {
         let mut ob = lock(&self.shared.outbox);
-        if self.wpos == self.wbuf.len() && !ob.buf.is_empty() {
+        if let Some(at) = ob.wrote_at.take() {
+            self.parts.heartbeat.wrote(at);
+        }
+        if self.wpos == self.wbuf.len() && !ob.buf.is_empty() && !ob.writer_busy {
             self.wbuf.clear();
             self.wpos = 0;
             std::mem::swap(&mut self.wbuf, &mut ob.buf);
@@ -185,7 +212,33 @@ impl<'a> Io<'a> {
                 self.shared.outbox_space.notify_all();
             }
         }
-        ob.shutdown
+        self.set_writing(&mut ob);
+        Outgoing {
+            shutdown: ob.shutdown,
+            writer_busy: ob.writer_busy,
+        }
+    }
+
+    /// Our answers to the broker (pongs, the reply to its Close): written next, or
+    /// behind the frame of a caller writing directly.
+    fn queue_replies(&mut self, replies: &[u8]) {
+        let mut ob = lock(&self.shared.outbox);
+        if ob.writer_busy {
+            ob.buf.extend_from_slice(replies);
+        } else {
+            self.wbuf.extend_from_slice(replies);
+            ob.io_writing = true;
+        }
+    }
+
+    /// Publishes whether we have bytes of our own to write; a caller waiting to write a
+    /// large frame directly is told when we have none.
+    fn set_writing(&self, ob: &mut Outbox) {
+        let writing = self.wpos < self.wbuf.len();
+        if ob.io_writing && !writing && ob.space_waiters > 0 {
+            self.shared.outbox_space.notify_all();
+        }
+        ob.io_writing = writing;
     }
 
     /// Marks the thread as sleeping unless the outbox has bytes (then `None`: don't
@@ -193,7 +246,7 @@ impl<'a> Io<'a> {
     /// leader window is open (`more_to_read` overrides: those bytes are ours to take).
     fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<bool> {
         let mut ob = lock(&self.shared.outbox);
-        if !ob.buf.is_empty() && !ob.shutdown {
+        if !ob.buf.is_empty() && !ob.shutdown && !ob.writer_busy {
             return None;
         }
         // A leader reads for everyone; in the window, a leader may come, unless callers
@@ -202,6 +255,7 @@ impl<'a> Io<'a> {
         let leaders_welcome = ob.leader
             || ((ob.followers == 0 || served) && ob.window_until.is_some_and(|w| now < w));
         let poll_socket = more_to_read || !leaders_welcome;
+        self.set_writing(&mut ob);
         ob.io_sleeping = true;
         ob.io_polls_socket = poll_socket;
         Some(poll_socket)
@@ -250,11 +304,21 @@ impl<'a> Io<'a> {
     fn flush_and_close(&mut self) -> End {
         let deadline = Instant::now() + SHUTDOWN_FLUSH;
         loop {
-            let _ = self.take_outgoing();
+            let out = self.take_outgoing();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if out.writer_busy {
+                // A caller finishes its frame first; it wakes us when it lets go.
+                if left.is_zero()
+                    || poll(None, self.shared, false, Some(left.min(BUSY_RECHECK))).is_err()
+                {
+                    break;
+                }
+                self.shared.waker.drain();
+                continue;
+            }
             if self.write().is_err() || self.wpos == self.wbuf.len() {
                 break;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
             let fd = Some(self.parts.stream.raw_fd());
             if left.is_zero() || poll(fd, self.shared, true, Some(left)).is_err() {
                 break;

@@ -9,7 +9,7 @@
 //! whenever a leader is active; the state that decides it lives in the outbox, under
 //! its lock, next to `io_sleeping`.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::error::Result;
+use crate::transport::poll_once;
 
 use super::io::End;
 use super::{lock, Shared};
@@ -178,7 +179,7 @@ pub(crate) fn lead_until(
                 break;
             }
             // In slices, so that a session ended meanwhile is noticed soon.
-            match wait_readable(fd, (deadline - now).min(LEAD_SLICE)) {
+            match poll_once(fd, libc::POLLIN, (deadline - now).min(LEAD_SLICE)) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -198,25 +199,4 @@ pub(crate) fn lead_until(
         }
     }
     shared.end_lead();
-}
-
-/// poll(2) for one readable descriptor, at most `timeout` (rounded up to 1 ms).
-fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-    // SAFETY: one live, initialised pollfd and a count of 1.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return if e.kind() == ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(r > 0)
 }

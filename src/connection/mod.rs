@@ -16,6 +16,7 @@
 //! wait (a leader holds `read_side` while it polls the socket, in bounded slices).
 
 mod debug;
+mod direct;
 mod dispatch;
 mod handshake;
 mod heartbeat;
@@ -215,6 +216,10 @@ impl Shared {
             outbox: Mutex::new(Outbox {
                 buf: Vec::new(),
                 scratch: Vec::new(),
+                io_writing: false,
+                writer_busy: false,
+                wrote_at: None,
+                direct_buf: Vec::new(),
                 framing: est.writer,
                 direct_fd: (!est.io.stream.is_tls()).then(|| est.io.stream.raw_fd()),
                 io_polls_socket: true,

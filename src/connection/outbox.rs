@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
 use crate::transport::Framing;
 
+use super::direct::LARGE_FRAME;
 use super::{debug, lock, Shared};
 
 /// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
@@ -30,7 +31,8 @@ pub(crate) struct Outbox {
     pub(crate) shutdown: bool,
     /// The I/O thread is in (or about to enter) poll and must be woken for new bytes.
     pub(crate) io_sleeping: bool,
-    /// Callers waiting in `send` for the buffer to drain.
+    /// Threads waiting on `outbox_space`: callers in `send` for the buffer to drain or
+    /// for the write side, the I/O thread for a direct writer to let go.
     pub(crate) space_waiters: usize,
     /// The socket, for callers to write to (and lead on) themselves while the I/O
     /// thread sleeps (plain TCP only: a TLS stream has state only its owner may touch).
@@ -41,6 +43,17 @@ pub(crate) struct Outbox {
     pub(crate) leader: bool,
     /// Until then the I/O thread leaves the socket to leaders.
     pub(crate) window_until: Option<Instant>,
+    /// The I/O thread has bytes of its own to write (a batch it took from here, replies):
+    /// no caller may write directly until they are out.
+    pub(crate) io_writing: bool,
+    /// A caller writes a large frame to the socket itself, outside this lock (see
+    /// `direct.rs`): nobody else writes until it lets go.
+    pub(crate) writer_busy: bool,
+    /// When a caller last wrote to the socket itself: the I/O thread's heart-beat clock
+    /// counts it.
+    pub(crate) wrote_at: Option<Instant>,
+    /// That caller's buffer for the masked copy of a WebSocket frame, kept between frames.
+    pub(crate) direct_buf: Vec<u8>,
     /// Plain sends written through since a caller last waited: past a few, a burst is
     /// under way and is left to the I/O thread to write in large batches.
     pub(crate) through_streak: u32,
@@ -51,9 +64,6 @@ pub(crate) struct Outbox {
     /// ones served, not yet back to deregister: the next sleep ignores them.
     pub(crate) served: bool,
 }
-
-/// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
-const LARGE_FRAME: usize = 16 << 10;
 
 /// Plain sends a caller writes itself before the rest of a burst goes to the I/O thread.
 const BURST: u32 = 4;
@@ -80,11 +90,11 @@ pub(crate) enum Origin {
 /// a context switch per frame on a quiet connection (request/response round trips).
 /// Returns true when everything was written; otherwise the I/O thread must be woken for
 /// the rest.
-fn write_through(ob: &mut Outbox) -> bool {
+pub(crate) fn write_through(ob: &mut Outbox) -> bool {
     let Some(fd) = ob.direct_fd else {
         return false;
     };
-    if ob.closed {
+    if ob.closed || ob.writer_busy {
         return false;
     }
     // SAFETY: the fd belongs to the stream the I/O thread owns and keeps open until it
@@ -95,6 +105,7 @@ fn write_through(ob: &mut Outbox) -> bool {
         return false; // would block, or an error the I/O thread will meet and report
     }
     ob.buf.drain(..n as usize);
+    ob.wrote_at = Some(Instant::now());
     ob.buf.is_empty()
 }
 
@@ -133,6 +144,13 @@ impl Shared {
         }
         if guard.closed {
             return Err(Error::Disconnected);
+        }
+        if mode != Origin::Internal {
+            let (g, direct) = self.claim_write_side(guard, body.len());
+            guard = g;
+            if let Some(fd) = direct {
+                return self.send_direct(guard, fd, headers, command, body);
+            }
         }
         let ob = &mut *guard;
         let version = self.info.version;
@@ -176,7 +194,8 @@ impl Shared {
             }
             wrote_all = write_through(ob);
         }
-        let wake = ob.io_sleeping && !wrote_all;
+        // Behind a caller that writes directly, the frame waits for that caller.
+        let wake = ob.io_sleeping && !wrote_all && !ob.writer_busy;
         if wake {
             ob.io_sleeping = false;
         }
@@ -198,7 +217,7 @@ impl Shared {
             return;
         }
         ob.buf.extend_from_slice(bytes);
-        let wake = ob.io_sleeping && !write_through(&mut ob);
+        let wake = ob.io_sleeping && !ob.writer_busy && !write_through(&mut ob);
         if wake {
             ob.io_sleeping = false;
         }

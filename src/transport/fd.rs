@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -55,6 +55,30 @@ pub(crate) fn wait_fd(fd: RawFd, read: bool, write: bool, deadline: Instant) -> 
     }
 }
 
+/// One `poll(2)` of one descriptor for `events` (`POLLIN`, `POLLOUT`), at most `timeout`
+/// (rounded up to whole milliseconds, so that a short wait does not become a busy loop).
+/// Returns whether it is ready; an error or hang-up counts as ready, for the read or
+/// write that follows to report. `EINTR` is "not ready yet".
+pub(crate) fn poll_once(fd: RawFd, events: libc::c_short, timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one live, initialised pollfd and a count of 1; poll keeps no pointer.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(r > 0)
+}
+
 /// Sets `O_NONBLOCK` on a descriptor the caller handed us (for a `TcpStream` we use
 /// `set_nonblocking` instead).
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
@@ -86,7 +110,6 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::unix::net::UnixStream;
-    use std::time::Duration;
 
     #[test]
     fn wait_fd_times_out_then_sees_data() {

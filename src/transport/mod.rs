@@ -35,7 +35,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-pub(crate) use fd::wait_fd;
+pub(crate) use fd::{poll_once, wait_fd};
 pub(crate) use framing::Framing;
 pub(crate) use stream::{RawIo, Stream};
 pub(crate) use url::{parse_url, Endpoint};

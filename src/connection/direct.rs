@@ -1,0 +1,302 @@
+//! A caller that owns the socket's write side while it writes one large frame.
+//!
+//! Handed to the I/O thread, a large frame costs a copy into the outbox and, once the
+//! socket buffer is full, a wake-up and a context switch between the caller and the I/O
+//! thread for about every frame: on one core that halves a publisher's throughput. So
+//! when the socket is plain TCP and the I/O thread has nothing of its own to write
+//! (`io_writing`), a caller with a large frame writes it itself and waits in `poll`
+//! while the socket is full, as the blocking write of a single-threaded client does:
+//! straight from the caller's body with `sendmsg` on raw framing, after the one masking
+//! copy on WebSocket. A large frame that finds the I/O thread finishing a batch waits
+//! for it rather than queue behind it, so that a stream of large frames stays with the
+//! caller.
+//!
+//! `writer_busy`, under the outbox lock, keeps everybody else off the write side
+//! meanwhile: other large frames wait for it, small ones queue behind it (write-through
+//! is off), the I/O thread neither takes the outbox nor writes, and it closes the socket
+//! only after the writer let go. The writer hands what queued up behind it on when it
+//! is done.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::frame::FrameWriter;
+use crate::transport::poll_once;
+
+use super::outbox::{write_through, Outbox};
+use super::{debug, lock, Shared};
+
+/// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
+pub(crate) const LARGE_FRAME: usize = 16 << 10;
+
+/// How long a writer waits for room before it looks whether the session still runs.
+const WRITER_SLICE: Duration = Duration::from_millis(10);
+
+/// A writer's buffer (the masked copy of a WebSocket frame) is kept for the next frame
+/// unless a huge frame blew it up.
+const KEEP_BUFFER: usize = 4 << 20;
+
+/// How a direct write ended.
+enum Written {
+    All,
+    /// The send timeout passed with the socket full: these bytes (the rest of the frame)
+    /// are left for the I/O thread.
+    Rest(Vec<u8>),
+    /// The socket failed or the session ended.
+    Failed,
+}
+
+impl Shared {
+    /// For a large frame from an application thread on a plain socket: claims the write
+    /// side once nobody else writes to the socket (the I/O thread finishing its batch,
+    /// another direct writer), waiting at most the send timeout. Gives up at once when
+    /// bytes queue in the outbox meanwhile: the frame then goes behind them, through the
+    /// I/O thread. Returns the socket to write to when claimed (`writer_busy` is not yet
+    /// set: [`Shared::send_direct`] does that under the same lock).
+    pub(crate) fn claim_write_side<'a>(
+        &'a self,
+        mut ob: MutexGuard<'a, Outbox>,
+        body_len: usize,
+    ) -> (MutexGuard<'a, Outbox>, Option<RawFd>) {
+        let Some(fd) = ob.direct_fd.filter(|_| body_len >= LARGE_FRAME) else {
+            return (ob, None);
+        };
+        let deadline = Instant::now() + self.settings.send_timeout;
+        let busy = |ob: &Outbox| ob.io_writing || ob.writer_busy;
+        if busy(&ob) && ob.buf.is_empty() && !ob.closed {
+            ob.space_waiters += 1;
+            while busy(&ob) && ob.buf.is_empty() && !ob.closed {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                ob = self
+                    .outbox_space
+                    .wait_timeout(ob, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            ob.space_waiters -= 1;
+        }
+        let free = !busy(&ob) && !ob.closed;
+        (ob, free.then_some(fd))
+    }
+
+    /// Encodes one frame and writes it to `fd` from the caller's thread, everything queued
+    /// before it first. Called with the outbox locked after [`Shared::claim_write_side`]
+    /// gave `fd`.
+    /// Returns once the frame is on the socket, or, when the socket stays full for the
+    /// send timeout, once the rest of it is queued for the I/O thread.
+    pub(crate) fn send_direct(
+        &self,
+        mut guard: MutexGuard<'_, Outbox>,
+        fd: RawFd,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+    ) -> Result<()> {
+        let ob = &mut *guard;
+        ob.writer_busy = true;
+        // Bytes queued before this frame go first; the outbox is free for the others.
+        let mut pending = std::mem::take(&mut ob.buf);
+        if ob.space_waiters > 0 {
+            self.outbox_space.notify_all();
+        }
+        ob.scratch.clear();
+        let mut w = FrameWriter::new(&mut ob.scratch, command, self.info.version);
+        headers(&mut w);
+        w.finish_head();
+        let mut wire = std::mem::take(&mut ob.direct_buf);
+        wire.clear();
+        let raw = ob.framing.is_raw();
+        if raw {
+            wire.extend_from_slice(&ob.scratch);
+        } else {
+            ob.framing
+                .write_frame_parts(&mut wire, &[&ob.scratch, body, b"\0"]);
+        }
+        let line = self.settings.debug.is_some().then(|| {
+            let mut whole = ob.scratch.clone();
+            whole.extend_from_slice(body);
+            whole.push(0);
+            debug::encoded_line(">>>", &whole)
+        });
+        drop(guard);
+
+        let parts: &[&[u8]] = if raw {
+            &[&pending, &wire, body, b"\0"]
+        } else {
+            &[&pending, &wire]
+        };
+        let written = self.write_parts(fd, parts, Instant::now() + self.settings.send_timeout);
+
+        let mut ob = lock(&self.outbox);
+        ob.writer_busy = false;
+        ob.wrote_at = Some(Instant::now());
+        if wire.capacity() <= KEEP_BUFFER {
+            ob.direct_buf = wire;
+        }
+        let result = match written {
+            Written::All => Ok(()),
+            Written::Rest(rest) => {
+                ob.buf.splice(0..0, rest);
+                Ok(())
+            }
+            Written::Failed => Err(Error::Disconnected),
+        };
+        if ob.buf.is_empty() && pending.capacity() <= KEEP_BUFFER {
+            pending.clear();
+            ob.buf = pending;
+        }
+        // What others queued meanwhile: written through, or handed to the I/O thread.
+        let wake =
+            (!ob.buf.is_empty() || result.is_err()) && !(ob.io_sleeping && write_through(&mut ob));
+        if wake {
+            ob.io_sleeping = false;
+        }
+        // Senders may wait for the write side, the I/O thread for the writer to let go (to
+        // close the socket). Only then: a notify is a syscall even with nobody waiting.
+        let notify = ob.space_waiters > 0;
+        drop(ob);
+        if notify {
+            self.outbox_space.notify_all();
+        }
+        if wake {
+            self.waker.wake();
+        }
+        if let (Some(d), Some(line)) = (&self.settings.debug, line) {
+            d(&line);
+        }
+        result
+    }
+
+    /// Writes `parts` in order to the non-blocking socket `fd`, waiting for room in
+    /// slices until `deadline`.
+    fn write_parts(&self, fd: RawFd, parts: &[&[u8]], deadline: Instant) -> Written {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut done = 0;
+        while done < total {
+            match send_parts(fd, parts, done) {
+                Ok(n) => {
+                    done += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Written::Failed,
+            }
+            loop {
+                if !self.connected.load(Ordering::Acquire) {
+                    return Written::Failed;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Written::Rest(rest_of(parts, done));
+                }
+                match poll_once(fd, libc::POLLOUT, (deadline - now).min(WRITER_SLICE)) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(_) => return Written::Failed,
+                }
+            }
+        }
+        Written::All
+    }
+
+    /// Called by the I/O thread before it closes the socket: waits until no caller
+    /// writes to it. A writer notices the ended session within one slice.
+    pub(crate) fn wait_for_writer(&self) {
+        let mut ob = lock(&self.outbox);
+        ob.space_waiters += 1;
+        while ob.writer_busy {
+            ob = self
+                .outbox_space
+                .wait_timeout(ob, WRITER_SLICE)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        ob.space_waiters -= 1;
+    }
+}
+
+/// One `sendmsg` of `parts` from byte `skip` on. `MSG_NOSIGNAL`: a closed peer is an
+/// error, not a SIGPIPE for the host program.
+fn send_parts(fd: RawFd, parts: &[&[u8]], mut skip: usize) -> io::Result<usize> {
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 4];
+    let mut count = 0;
+    for part in parts {
+        if skip >= part.len() {
+            skip -= part.len();
+            continue;
+        }
+        let rest = &part[skip..];
+        skip = 0;
+        if count == iov.len() {
+            break;
+        }
+        iov[count] = libc::iovec {
+            iov_base: rest.as_ptr() as *mut libc::c_void,
+            iov_len: rest.len(),
+        };
+        count += 1;
+    }
+    // SAFETY: a zeroed msghdr is valid (no name, no control data); it points at `iov`,
+    // whose first `count` entries describe live slices of `parts`, which outlive the
+    // call. sendmsg only reads through them.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = count as _;
+        libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+    };
+    match n {
+        n if n > 0 => Ok(n as usize),
+        0 => Err(io::ErrorKind::WriteZero.into()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// The bytes of `parts` from `done` on, in one buffer.
+fn rest_of(parts: &[&[u8]], mut done: usize) -> Vec<u8> {
+    let mut rest = Vec::new();
+    for part in parts {
+        let skip = done.min(part.len());
+        done -= skip;
+        rest.extend_from_slice(&part[skip..]);
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_of_skips_whole_and_partial_parts() {
+        let parts: &[&[u8]] = &[b"ab", b"", b"cde", b"f"];
+        assert_eq!(rest_of(parts, 0), b"abcdef");
+        assert_eq!(rest_of(parts, 3), b"def");
+        assert_eq!(rest_of(parts, 5), b"f");
+        assert_eq!(rest_of(parts, 6), b"");
+    }
+
+    #[test]
+    fn send_parts_sends_in_order_from_an_offset() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let parts: &[&[u8]] = &[b"", b"head:", b"body", b"\0"];
+        let n = send_parts(a.as_raw_fd(), parts, 2).unwrap();
+        assert_eq!(n, 8);
+        let mut got = [0u8; 8];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ad:body\0");
+    }
+}

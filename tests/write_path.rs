@@ -1,0 +1,215 @@
+//! The write path under load, played against the scripted server in `tests/fake`: large
+//! frames that callers write to the socket themselves, mixed with small frames queued
+//! for the I/O thread, from several threads; a broker that stops reading; a connection
+//! cut under a blocked writer.
+
+mod fake;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use stompws::{Client, Config, Error};
+
+const THREADS: usize = 4;
+const PER_THREAD: usize = 60;
+const LARGE: usize = 64 << 10;
+
+fn quick() -> Config {
+    Config::new()
+        .heartbeat(0, 0)
+        .connect_timeout(Duration::from_secs(5))
+        .receipt_timeout(Duration::from_secs(20))
+}
+
+/// The body of message `seq` of thread `t`: large for two of every three, not UTF-8
+/// (so that ws sends those as binary messages), and different for every message.
+fn body(t: usize, seq: usize) -> Vec<u8> {
+    let len = if seq % 3 == 2 { 100 + seq } else { LARGE + seq };
+    (0..len).map(|i| (i * 31 + t * 7 + seq) as u8).collect()
+}
+
+/// Threads send large and small frames through one client at once; the server checks
+/// that every frame arrives whole (one per ws message in strict mode), byte-exact, and
+/// in each thread's order.
+fn mixed_sizes_from_many_threads(server: fake::Fake, client: Client) {
+    let mut handles = Vec::new();
+    for t in 0..THREADS {
+        let c = client.clone();
+        handles.push(thread::spawn(move || {
+            for seq in 0..PER_THREAD {
+                let (ts, ss) = (t.to_string(), seq.to_string());
+                c.send("/queue/w", &[("t", &ts), ("seq", &ss)], &body(t, seq))
+                    .unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    client.disconnect().unwrap();
+    server.join();
+}
+
+fn check_mixed(seen: Vec<fake::Seen>) {
+    let mut next = [0usize; THREADS];
+    for f in seen.iter().filter(|f| f.command == "SEND") {
+        let t: usize = f.header("t").unwrap().parse().unwrap();
+        let seq: usize = f.header("seq").unwrap().parse().unwrap();
+        assert_eq!(seq, next[t], "thread {t}: out of order");
+        next[t] += 1;
+        assert!(
+            f.body == body(t, seq),
+            "thread {t} message {seq}: body differs"
+        );
+        assert_eq!(
+            f.header("content-length"),
+            Some(f.body.len().to_string().as_str())
+        );
+    }
+    assert_eq!(next, [PER_THREAD; THREADS], "frames missing");
+    assert_eq!(seen.last().unwrap().command, "DISCONNECT");
+}
+
+#[test]
+fn mixed_sizes_from_many_threads_over_tcp() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        check_mixed(p.serve_until_disconnect());
+    });
+    let client = Client::connect(&server.url, &quick()).unwrap();
+    mixed_sizes_from_many_threads(server, client);
+}
+
+#[test]
+fn mixed_sizes_from_many_threads_over_ws() {
+    let server = fake::ws(|mut p| {
+        p.handshake("1.2", "0,0");
+        let seen = p.serve_until_disconnect();
+        let large_binary = seen
+            .iter()
+            .filter(|f| f.command == "SEND" && f.body.len() >= LARGE)
+            .all(|f| f.binary);
+        assert!(large_binary, "a non-UTF-8 frame went out as text");
+        check_mixed(seen);
+    });
+    let client = Client::connect(&server.url, &quick()).unwrap();
+    mixed_sizes_from_many_threads(server, client);
+}
+
+#[test]
+fn a_broker_that_stops_reading_bounds_every_large_send() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        // Never read again; hold the socket open until the client has given up.
+        thread::sleep(Duration::from_secs(8));
+    });
+    let timeout = Duration::from_millis(300);
+    let client = Client::connect(&server.url, &quick().send_timeout(timeout)).unwrap();
+    let big = vec![b'x'; LARGE];
+    let start = Instant::now();
+    let err = loop {
+        let t = Instant::now();
+        let r = client.send("/queue/w", &[], &big);
+        // One wait for the socket, then at most one for room in the outbox.
+        let took = t.elapsed();
+        assert!(
+            took < 2 * timeout + Duration::from_millis(500),
+            "a send took {took:?}"
+        );
+        if let Err(e) = r {
+            break e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "sends never timed out"
+        );
+    };
+    assert_eq!(err, Error::Timeout);
+    // The client can still be dropped promptly: nobody stays stuck on the socket.
+    let t = Instant::now();
+    drop(client);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "drop took {:?}",
+        t.elapsed()
+    );
+    server.join();
+}
+
+#[test]
+fn a_cut_connection_wakes_a_blocked_large_send() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        // Let the client fill the socket and block in a send, then cut.
+        thread::sleep(Duration::from_millis(800));
+        p.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    });
+    let client =
+        Client::connect(&server.url, &quick().send_timeout(Duration::from_secs(30))).unwrap();
+    let big = vec![b'x'; LARGE];
+    let start = Instant::now();
+    let err = loop {
+        if let Err(e) = client.send("/queue/w", &[], &big) {
+            break e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sends went on after the cut"
+        );
+    };
+    assert_eq!(err, Error::Disconnected);
+    // The cut comes at 800 ms; the blocked send must not wait for its 30 s timeout.
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "the blocked send woke after {:?}",
+        start.elapsed()
+    );
+    // The send may meet the cut (EPIPE) a moment before the I/O thread reads it.
+    let t = Instant::now();
+    while client.is_connected() && t.elapsed() < Duration::from_secs(1) {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!client.is_connected());
+    server.join();
+}
+
+#[test]
+fn a_slow_reader_gets_every_large_frame_whole_and_in_order() {
+    const N: usize = 80;
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        // Stop reading for longer than the send timeout: writers give up on the socket
+        // mid-frame and leave the rest to the I/O thread.
+        thread::sleep(Duration::from_millis(1500));
+        let seen = p.serve_until_disconnect();
+        let sends: Vec<_> = seen.iter().filter(|f| f.command == "SEND").collect();
+        assert_eq!(sends.len(), N, "frames missing or repeated");
+        for (seq, f) in sends.iter().enumerate() {
+            assert_eq!(f.header("seq"), Some(seq.to_string().as_str()));
+            assert!(f.body == body(0, seq * 3), "message {seq}: body differs");
+        }
+    });
+    let client = Client::connect(
+        &server.url,
+        &quick().send_timeout(Duration::from_millis(200)),
+    )
+    .unwrap();
+    let mut timeouts = 0;
+    for seq in 0..N {
+        let ss = seq.to_string();
+        // A timed-out send queued nothing: the application sends it again.
+        loop {
+            match client.send("/queue/w", &[("seq", &ss)], &body(0, seq * 3)) {
+                Ok(()) => break,
+                Err(Error::Timeout) => timeouts += 1,
+                Err(e) => panic!("send {seq}: {e}"),
+            }
+        }
+    }
+    assert!(
+        timeouts > 0,
+        "the socket never filled: the test proves nothing"
+    );
+    client.disconnect().unwrap();
+    server.join();
+}
