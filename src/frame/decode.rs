@@ -1,5 +1,6 @@
 //! Bytes to frames: the incremental `Decoder`.
 
+use super::fast::{self, Scratch};
 use super::scan::find_nul_or;
 use super::{escapes_headers, Frame, Version};
 use crate::{Error, Result};
@@ -112,6 +113,13 @@ pub struct Decoder {
     head_bytes: usize,
     body: Vec<u8>,
     failed: Option<Error>,
+    /// Buffers of the fast path for frames that arrive whole (see `fast.rs`).
+    scratch: Scratch,
+    /// Whether the fast path is tried; tests turn it off to compare the two paths.
+    fast: bool,
+    /// Frames and heart-beats the fast path decoded, so tests can see that it runs.
+    #[cfg(test)]
+    pub(super) fast_hits: usize,
 }
 
 impl Decoder {
@@ -130,7 +138,19 @@ impl Decoder {
             head_bytes: 0,
             body: Vec::new(),
             failed: None,
+            scratch: Scratch::default(),
+            fast: true,
+            #[cfg(test)]
+            fast_hits: 0,
         }
+    }
+
+    /// The same decoder with the fast path off: every byte goes through the state
+    /// machine, which the fast path must agree with.
+    #[cfg(test)]
+    pub(super) fn without_fast_path(mut self) -> Decoder {
+        self.fast = false;
+        self
     }
 
     /// Sets the negotiated version, which decides unescaping and line ends for every
@@ -159,6 +179,24 @@ impl Decoder {
     pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Decoded>> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
+        }
+        if input.is_empty() {
+            // No state moves or fails without a byte (limits were checked as bytes
+            // came), and the caller's loop always ends with this call.
+            return Ok(None);
+        }
+        // Between frames, a frame that is whole in the input is decoded in one pass;
+        // anything else (partial, unusual or wrong) is left to the state machine.
+        if self.fast && self.state == State::Idle && self.line.is_empty() {
+            let found = fast::decode_whole(input, &self.limits, self.version, &mut self.scratch);
+            if let Some((decoded, len)) = found {
+                #[cfg(test)]
+                {
+                    self.fast_hits += 1;
+                }
+                *input = &input[len..];
+                return Ok(Some(decoded));
+            }
         }
         let result = self.step(input);
         if let Err(e) = &result {
@@ -353,7 +391,7 @@ impl Decoder {
         self.header_count += 1;
         if self.content_length.is_none() && &self.text[name_start..name_end] == "content-length\0" {
             let value = &self.text[name_end..self.text.len() - 1];
-            let len = parse_content_length(value).ok_or_else(|| {
+            let len = parse_content_length(value.as_bytes()).ok_or_else(|| {
                 Error::protocol(format!(
                     "the {} frame has an invalid content-length {value:?}",
                     self.command()
@@ -376,35 +414,17 @@ impl Decoder {
             return Ok(());
         }
         let crlf = self.version == Some(Version::V1_2);
-        let mut rest = piece;
-        while let Some(i) = rest.bytes().position(|b| b == b'\\') {
-            self.text.push_str(&rest[..i]);
-            let c = match rest.as_bytes().get(i + 1) {
-                Some(b'\\') => '\\',
-                Some(b'n') => '\n',
-                Some(b'c') => ':',
-                Some(b'r') if crlf => '\r',
-                Some(_) => {
-                    let escape: String = rest[i..].chars().take(2).collect();
-                    return Err(Error::protocol(format!(
-                        "undefined escape {escape:?} in a header of the {} frame",
-                        self.command()
-                    )));
-                }
-                None => {
-                    return Err(Error::protocol(format!(
-                        "a header of the {} frame ends with a lone backslash",
-                        self.command()
-                    )))
-                }
-            };
-            self.text.push(c);
-            // Both bytes of the escape are ASCII, so this is a char boundary.
-            rest = &rest[i + 2..];
+        match unescape_into(&mut self.text, piece, crlf) {
+            Ok(()) => Ok(()),
+            Err(BadEscape::Undefined(escape)) => Err(Error::protocol(format!(
+                "undefined escape {escape:?} in a header of the {} frame",
+                self.command()
+            ))),
+            Err(BadEscape::LoneBackslash) => Err(Error::protocol(format!(
+                "a header of the {} frame ends with a lone backslash",
+                self.command()
+            ))),
         }
-        self.text.push_str(rest);
-        self.text.push('\0');
-        Ok(())
     }
 
     fn start_body(&mut self) -> Result<()> {
@@ -480,19 +500,53 @@ impl std::fmt::Debug for Decoder {
 }
 
 /// Parses a decimal `content-length`: digits only, no sign, no spaces, no overflow.
-fn parse_content_length(s: &str) -> Option<usize> {
+pub(super) fn parse_content_length(s: &[u8]) -> Option<usize> {
     if s.is_empty() {
         return None;
     }
-    s.bytes().try_fold(0usize, |n, b| {
-        let digit = (b as char).to_digit(10)?;
-        n.checked_mul(10)?.checked_add(digit as usize)
+    s.iter().try_fold(0usize, |n, &b| {
+        let digit = b.is_ascii_digit().then(|| usize::from(b - b'0'))?;
+        n.checked_mul(10)?.checked_add(digit)
     })
+}
+
+/// Why a header piece could not be unescaped.
+pub(super) enum BadEscape {
+    /// A backslash followed by something STOMP does not define (the escape as read).
+    Undefined(String),
+    /// A backslash at the very end of the piece.
+    LoneBackslash,
+}
+
+/// Appends `piece` unescaped (`\\`, `\n`, `\c`, and `\r` when `crlf`) and its NUL.
+pub(super) fn unescape_into(
+    text: &mut String,
+    piece: &str,
+    crlf: bool,
+) -> std::result::Result<(), BadEscape> {
+    let mut rest = piece;
+    while let Some(i) = rest.bytes().position(|b| b == b'\\') {
+        text.push_str(&rest[..i]);
+        let c = match rest.as_bytes().get(i + 1) {
+            Some(b'\\') => '\\',
+            Some(b'n') => '\n',
+            Some(b'c') => ':',
+            Some(b'r') if crlf => '\r',
+            Some(_) => return Err(BadEscape::Undefined(rest[i..].chars().take(2).collect())),
+            None => return Err(BadEscape::LoneBackslash),
+        };
+        text.push(c);
+        // Both bytes of the escape are ASCII, so this is a char boundary.
+        rest = &rest[i + 2..];
+    }
+    text.push_str(rest);
+    text.push('\0');
+    Ok(())
 }
 
 /// UTF-8 validation with an ASCII fast path: header lines are nearly always ASCII, and
 /// `is_ascii` on a short line costs a fraction of a full validation's setup.
-fn utf8(bytes: &[u8]) -> Option<&str> {
+pub(super) fn utf8(bytes: &[u8]) -> Option<&str> {
     if bytes.is_ascii() {
         // SAFETY: every ASCII byte sequence is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })

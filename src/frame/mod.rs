@@ -37,6 +37,7 @@
 
 mod decode;
 mod encode;
+mod fast;
 mod scan;
 #[cfg(test)]
 mod tests;

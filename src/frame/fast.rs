@@ -1,0 +1,169 @@
+//! The decoder's fast path: a frame (or heart-beat) that lies whole at the front of the
+//! input, decoded in one pass.
+//!
+//! The state machine in `decode.rs` accepts the input in any split, at the price of
+//! taking each line through its states and copying each header piece on its own. But a
+//! read usually holds whole frames, and for those much of that work is not needed: here
+//! the head's lines are found and checked in one scan, and the frame's head text is made
+//! by copying the raw head once and overwriting each line feed and each header line's
+//! first `:` with a NUL, which for a head without escapes is exactly `Frame`'s layout.
+//!
+//! This path never reports an error. It declines (returns `None`) whenever the frame is
+//! not complete in the input or anything is unusual: a limit passed, a malformed line, a
+//! carriage return at a line end, invalid UTF-8, a bad escape. The state machine then
+//! decodes the same bytes from the same state, so errors, and frames that need CR LF
+//! handling, come out exactly as they always did. What it must get right is only the
+//! frames it accepts: the same [`Frame`], including the capacity of its buffers.
+
+use super::decode::{parse_content_length, unescape_into, utf8, Decoded, Limits};
+use super::scan::find_nul_or;
+use super::{escapes_headers, Frame, Version};
+
+/// Reusable buffers of the fast path, kept in the decoder so no frame allocates them.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    /// For each header line, the offsets in the input of its `:` and its line feed.
+    marks: Vec<usize>,
+    /// The head of an escaped frame, unescaped, before it is copied out exactly sized.
+    text: String,
+}
+
+/// Decodes the frame or heart-beat at the front of `input` if it is complete there and
+/// plain enough; returns it and the number of bytes it took. `None` leaves the input to
+/// the state machine. Must be called only between frames (nothing of a line consumed).
+pub(super) fn decode_whole(
+    input: &[u8],
+    limits: &Limits,
+    version: Option<Version>,
+    scratch: &mut Scratch,
+) -> Option<(Decoded, usize)> {
+    let (command, mut pos) = line_at(input, 0, limits)?;
+    if command.is_empty() || command == b"\r" {
+        // A CR LF heart-beat is one byte of "command line", within the limits just
+        // checked; the state machine counts it the same way.
+        return (command.len() <= limits.max_frame_size).then_some((Decoded::Heartbeat, pos));
+    }
+    if command.ends_with(b"\r") {
+        return None; // the CR is dropped from the command: not a plain copy
+    }
+    // The command's own check comes first because it decides unescaping, which the
+    // header lines need to be read by.
+    let unescape = version.is_some_and(|v| utf8(command).is_some_and(|c| escapes_headers(v, c)));
+    scratch.marks.clear();
+    let mut content_length = None;
+    loop {
+        let (line, next) = line_at(input, pos, limits)?;
+        pos = next;
+        if line.is_empty() {
+            break;
+        }
+        if line.ends_with(b"\r") || scratch.marks.len() / 2 >= limits.max_headers {
+            return None;
+        }
+        // Names are short: a plain loop beats the setup of a word-at-a-time search.
+        let colon = line.iter().position(|&b| b == b':')?;
+        if content_length.is_none() && &line[..colon] == b"content-length" {
+            // An escape in the value makes it invalid either way: no digit unescapes.
+            content_length = Some(parse_content_length(&line[colon + 1..])?);
+        }
+        scratch.marks.push(next - 1 - line.len() + colon);
+        scratch.marks.push(next - 1);
+    }
+    let (body, end) = body_at(input, pos, content_length, limits)?;
+    // One scan of the whole head: there is no NUL in it, so this finds a backslash.
+    let escaped = unescape && find_nul_or(b'\\', &input[..pos]).is_some();
+    let text = if escaped {
+        unescaped_head(input, command.len(), version, scratch)?
+    } else {
+        plain_head(&input[..pos - 1], command.len(), &scratch.marks)?
+    };
+    let frame = Frame::from_parts(text, command.len(), scratch.marks.len() / 2, body);
+    Some((Decoded::Frame(frame), end))
+}
+
+/// The complete line starting at `start`, without its line feed, and the offset after
+/// it; `None` when it does not end in `input`, holds a NUL or is over the line limit.
+#[inline]
+fn line_at<'a>(input: &'a [u8], start: usize, limits: &Limits) -> Option<(&'a [u8], usize)> {
+    let rest = &input[start..];
+    let end = find_nul_or(b'\n', rest)?;
+    if rest[end] != b'\n' || end > limits.max_header_line {
+        return None;
+    }
+    Some((&rest[..end], start + end + 1))
+}
+
+/// The body starting at `start` as the frame will hold it (with its trailing 0, or
+/// empty), and the offset after the frame's NUL; `None` when the frame is incomplete,
+/// over the size limit, or its content-length body is not followed by a NUL.
+fn body_at(
+    input: &[u8],
+    start: usize,
+    content_length: Option<usize>,
+    limits: &Limits,
+) -> Option<(Vec<u8>, usize)> {
+    let len = match content_length {
+        Some(len) => len,
+        None => find_nul_or(0, &input[start..])?,
+    };
+    // `start` counts the whole head, blank line included, as the state machine does.
+    if start.saturating_add(len) > limits.max_frame_size {
+        return None;
+    }
+    let nul = start + len;
+    if *input.get(nul)? != 0 {
+        return None;
+    }
+    let mut body = Vec::new();
+    if len > 0 {
+        // Exactly sized, NUL included, as the state machine allocates it.
+        body.reserve_exact(len + 1);
+        body.extend_from_slice(&input[start..nul]);
+        body.push(0);
+    }
+    Some((body, nul + 1))
+}
+
+/// `Frame`'s head text for a head without escapes: `head` (everything before the blank
+/// line's line feed) with each line feed and each header's first `:` made a NUL. `None`
+/// when it is not UTF-8.
+fn plain_head(head: &[u8], command_len: usize, marks: &[usize]) -> Option<String> {
+    let mut text = head.to_vec();
+    text[command_len] = 0;
+    for &at in marks {
+        text[at] = 0;
+    }
+    // Only ASCII bytes were replaced, so this is the check of the lines as read.
+    String::from_utf8(text).ok()
+}
+
+/// `Frame`'s head text for a head with escapes, built piece by piece in the scratch
+/// buffer and copied out exactly sized (as the state machine does). `None` on invalid
+/// UTF-8 or a bad escape.
+fn unescaped_head(
+    input: &[u8],
+    command_len: usize,
+    version: Option<Version>,
+    scratch: &mut Scratch,
+) -> Option<String> {
+    let crlf = version == Some(Version::V1_2);
+    let text = &mut scratch.text;
+    text.clear();
+    text.push_str(utf8(&input[..command_len])?);
+    text.push('\0');
+    let mut start = command_len + 1;
+    for mark in scratch.marks.chunks_exact(2) {
+        let (colon, lf) = (mark[0], mark[1]);
+        let line = utf8(&input[start..lf])?;
+        let (name, value) = line.split_at(colon - start);
+        unescape_into(text, name, crlf).ok()?;
+        unescape_into(text, &value[1..], crlf).ok()?;
+        start = lf + 1;
+    }
+    let head = String::from(text.as_str());
+    // A huge header section should not pin its memory for the connection's life.
+    if text.capacity() > 64 << 10 {
+        *text = String::new();
+    }
+    Some(head)
+}
