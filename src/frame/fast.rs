@@ -16,7 +16,7 @@
 //! frames it accepts: the same [`Frame`], including the capacity of its buffers.
 
 use super::decode::{parse_content_length, unescape_into, utf8, Decoded, Limits};
-use super::scan::find_nul_or;
+use super::scan::{contains, find_nul_or};
 use super::{escapes_headers, Frame, Version};
 
 /// Reusable buffers of the fast path, kept in the decoder so no frame allocates them.
@@ -60,8 +60,8 @@ pub(super) fn decode_whole(
         if line.ends_with(b"\r") || scratch.marks.len() / 2 >= limits.max_headers {
             return None;
         }
-        // Names are short: a plain loop beats the setup of a word-at-a-time search.
-        let colon = line.iter().position(|&b| b == b':')?;
+        // The line holds no NUL, so this finds the first ':'.
+        let colon = find_nul_or(b':', line)?;
         if content_length.is_none() && &line[..colon] == b"content-length" {
             // An escape in the value makes it invalid either way: no digit unescapes.
             content_length = Some(parse_content_length(&line[colon + 1..])?);
@@ -71,7 +71,7 @@ pub(super) fn decode_whole(
     }
     let (body, end) = body_at(input, pos, content_length, limits)?;
     // One scan of the whole head: there is no NUL in it, so this finds a backslash.
-    let escaped = unescape && find_nul_or(b'\\', &input[..pos]).is_some();
+    let escaped = unescape && contains(b'\\', &input[..pos]);
     let text = if escaped {
         unescaped_head(input, command.len(), version, scratch)?
     } else {
