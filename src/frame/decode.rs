@@ -111,7 +111,10 @@ pub struct Decoder {
     content_length: Option<usize>,
     /// Bytes of this frame consumed before the body, for `max_frame_size`.
     head_bytes: usize,
-    body: Vec<u8>,
+    /// The frame being decoded, laid out as `Frame::data`: empty until the first body
+    /// byte (or the body's size) is known, then the head copied from `text` and the body
+    /// so far. Handed to the frame whole, so a frame costs one allocation.
+    buffer: Vec<u8>,
     failed: Option<Error>,
     /// Buffers of the fast path for frames that arrive whole (see `fast.rs`).
     scratch: Scratch,
@@ -136,7 +139,7 @@ impl Decoder {
             unescape: false,
             content_length: None,
             head_bytes: 0,
-            body: Vec::new(),
+            buffer: Vec::new(),
             failed: None,
             scratch: Scratch::default(),
             fast: true,
@@ -234,7 +237,7 @@ impl Decoder {
                 State::Body { remaining } => {
                     let bytes = *input;
                     let take = remaining.min(bytes.len());
-                    self.body.extend_from_slice(&bytes[..take]);
+                    self.buffer.extend_from_slice(&bytes[..take]);
                     let remaining = remaining - take;
                     self.state = State::Body { remaining };
                     let Some((&nul, rest)) = bytes[take..].split_first().filter(|_| remaining == 0)
@@ -250,13 +253,13 @@ impl Decoder {
                         )));
                     }
                     *input = rest;
-                    return Ok(Some(self.finish_frame()));
+                    return self.finish_frame().map(Some);
                 }
                 State::BodyToNul => {
                     let bytes = *input;
                     let nul = find_nul_or(0, bytes);
                     let take = nul.unwrap_or(bytes.len());
-                    let size = self.head_bytes + self.body.len() + take;
+                    let size = self.head_bytes + self.body_len() + take;
                     if size > self.limits.max_frame_size {
                         return Err(Error::protocol(format!(
                             "the {} frame is larger than the limit of {} bytes",
@@ -264,17 +267,18 @@ impl Decoder {
                             self.limits.max_frame_size
                         )));
                     }
-                    if nul.is_some() && take > 0 && self.body.capacity() == 0 {
-                        // The whole body is here: allocate it exactly, NUL included.
-                        self.body.reserve_exact(take + 1);
+                    if take > 0 {
+                        // When the whole body is here, the frame is allocated exactly,
+                        // NUL included.
+                        self.start_buffer(take + usize::from(nul.is_some()));
+                        self.buffer.extend_from_slice(&bytes[..take]);
                     }
-                    self.body.extend_from_slice(&bytes[..take]);
                     let Some(nul) = nul else {
                         *input = &[];
                         return Ok(None);
                     };
                     *input = &bytes[nul + 1..];
-                    return Ok(Some(self.finish_frame()));
+                    return self.finish_frame().map(Some);
                 }
             }
         }
@@ -434,7 +438,7 @@ impl Decoder {
                 if self.head_bytes.saturating_add(len) > self.limits.max_frame_size {
                     return Err(self.content_length_too_large(len));
                 }
-                self.body = Vec::with_capacity(if len == 0 { 0 } else { len + 1 });
+                self.start_buffer(if len == 0 { 0 } else { len + 1 });
                 State::Body { remaining: len }
             }
             None => State::BodyToNul,
@@ -442,30 +446,43 @@ impl Decoder {
         Ok(())
     }
 
-    fn finish_frame(&mut self) -> Decoded {
-        let mut body = std::mem::take(&mut self.body);
-        if !body.is_empty() {
-            body.push(0);
+    /// Starts `buffer` with the head, unless it has been, with room for `more` bytes.
+    fn start_buffer(&mut self, more: usize) {
+        if self.buffer.is_empty() {
+            self.buffer.reserve_exact(self.text.len() + more);
+            self.buffer.extend_from_slice(self.text.as_bytes());
         }
-        let frame = Frame::from_parts(
-            String::from(self.text.as_str()),
-            self.command_len,
-            self.header_count,
-            body,
-        );
+    }
+
+    /// Body bytes of this frame read so far.
+    fn body_len(&self) -> usize {
+        self.buffer.len().saturating_sub(self.text.len())
+    }
+
+    fn finish_frame(&mut self) -> Result<Decoded> {
+        let has_body = self.body_len() > 0;
+        self.start_buffer(0);
+        if has_body {
+            self.buffer.push(0);
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        let head_len = self.text.len();
+        // The head was checked line by line, so this does not fail.
+        let frame = Frame::from_buffer(buffer, head_len, self.command_len, self.header_count)
+            .ok_or_else(|| Error::protocol("the frame's head is not valid UTF-8"))?;
         // A huge header section should not pin its memory for the connection's life.
         if self.text.capacity() > 64 << 10 {
             self.text = String::new();
         }
         self.state = State::Idle;
         self.head_bytes = 0;
-        Decoded::Frame(frame)
+        Ok(Decoded::Frame(frame))
     }
 
     /// Heap bytes held by the decoder's buffers, for tests of the limits.
     #[cfg(test)]
     pub(super) fn buffered(&self) -> usize {
-        self.line.capacity() + self.text.capacity() + self.body.capacity()
+        self.line.capacity() + self.text.capacity() + self.buffer.capacity()
     }
 
     fn command(&self) -> &str {

@@ -24,8 +24,18 @@ use super::{escapes_headers, Frame, Version};
 pub(super) struct Scratch {
     /// For each header line, the offsets in the input of its `:` and its line feed.
     marks: Vec<usize>,
-    /// The head of an escaped frame, unescaped, before it is copied out exactly sized.
+    /// The head of an escaped frame, unescaped, before it is copied into the frame.
     text: String,
+}
+
+impl Scratch {
+    /// Drops a buffer that a huge header section grew, so that it does not pin its
+    /// memory for the connection's life.
+    fn trim(&mut self) {
+        if self.text.capacity() > 64 << 10 {
+            self.text = String::new();
+        }
+    }
 }
 
 /// Decodes the frame or heart-beat at the front of `input` if it is complete there and
@@ -70,14 +80,23 @@ pub(super) fn decode_whole(
         scratch.marks.push(next - 1);
     }
     let (body, end) = body_at(input, pos, content_length, limits)?;
-    // One scan of the whole head: there is no NUL in it, so this finds a backslash.
+    // One scan of the whole head: cheaper than one per line.
     let escaped = unescape && contains(b'\\', &input[..pos]);
-    let text = if escaped {
-        unescaped_head(input, command.len(), version, scratch)?
+    let (data, head_len) = if escaped {
+        let head = unescaped_head(input, command.len(), version, scratch)?;
+        let built = (frame_buffer(head, command.len(), &[], body), head.len());
+        scratch.trim();
+        built
     } else {
-        plain_head(&input[..pos - 1], command.len(), &scratch.marks)?
+        // Everything before the blank line's line feed.
+        let head = &input[..pos - 1];
+        (
+            frame_buffer(head, command.len(), &scratch.marks, body),
+            head.len(),
+        )
     };
-    let frame = Frame::from_parts(text, command.len(), scratch.marks.len() / 2, body);
+    // This checks that the head is UTF-8.
+    let frame = Frame::from_buffer(data, head_len, command.len(), scratch.marks.len() / 2)?;
     Some((Decoded::Frame(frame), end))
 }
 
@@ -93,15 +112,15 @@ fn line_at<'a>(input: &'a [u8], start: usize, limits: &Limits) -> Option<(&'a [u
     Some((&rest[..end], start + end + 1))
 }
 
-/// The body starting at `start` as the frame will hold it (with its trailing 0, or
-/// empty), and the offset after the frame's NUL; `None` when the frame is incomplete,
-/// over the size limit, or its content-length body is not followed by a NUL.
-fn body_at(
-    input: &[u8],
+/// The body starting at `start` and the offset after the frame's NUL; `None` when the
+/// frame is incomplete, over the size limit, or its content-length body is not followed
+/// by a NUL.
+fn body_at<'a>(
+    input: &'a [u8],
     start: usize,
     content_length: Option<usize>,
     limits: &Limits,
-) -> Option<(Vec<u8>, usize)> {
+) -> Option<(&'a [u8], usize)> {
     let len = match content_length {
         Some(len) => len,
         None => find_nul_or(0, &input[start..])?,
@@ -114,38 +133,36 @@ fn body_at(
     if *input.get(nul)? != 0 {
         return None;
     }
-    let mut body = Vec::new();
-    if len > 0 {
-        // Exactly sized, NUL included, as the state machine allocates it.
-        body.reserve_exact(len + 1);
-        body.extend_from_slice(&input[start..nul]);
-        body.push(0);
-    }
-    Some((body, nul + 1))
+    Some((&input[start..nul], nul + 1))
 }
 
-/// `Frame`'s head text for a head without escapes: `head` (everything before the blank
-/// line's line feed) with each line feed and each header's first `:` made a NUL. `None`
-/// when it is not UTF-8.
-fn plain_head(head: &[u8], command_len: usize, marks: &[usize]) -> Option<String> {
-    let mut text = head.to_vec();
-    text[command_len] = 0;
-    for &at in marks {
-        text[at] = 0;
+/// The frame's buffer (see `Frame::data`), exactly sized as the state machine sizes it:
+/// `head` with a NUL after the command and at each offset in `nuls` (the header lines'
+/// first `:` and line feeds, which makes a raw head without escapes `Frame`'s head),
+/// then the body and its 0.
+fn frame_buffer(head: &[u8], command_len: usize, nuls: &[usize], body: &[u8]) -> Vec<u8> {
+    let body_len = if body.is_empty() { 0 } else { body.len() + 1 };
+    let mut data = Vec::with_capacity(head.len() + body_len);
+    data.extend_from_slice(head);
+    data[command_len] = 0;
+    for &at in nuls {
+        data[at] = 0;
     }
-    // Only ASCII bytes were replaced, so this is the check of the lines as read.
-    String::from_utf8(text).ok()
+    if !body.is_empty() {
+        data.extend_from_slice(body);
+        data.push(0);
+    }
+    data
 }
 
-/// `Frame`'s head text for a head with escapes, built piece by piece in the scratch
-/// buffer and copied out exactly sized (as the state machine does). `None` on invalid
-/// UTF-8 or a bad escape.
-fn unescaped_head(
+/// `Frame`'s head for a head with escapes, built piece by piece in the scratch buffer.
+/// `None` on invalid UTF-8 or a bad escape.
+fn unescaped_head<'a>(
     input: &[u8],
     command_len: usize,
     version: Option<Version>,
-    scratch: &mut Scratch,
-) -> Option<String> {
+    scratch: &'a mut Scratch,
+) -> Option<&'a [u8]> {
     let crlf = version == Some(Version::V1_2);
     let text = &mut scratch.text;
     text.clear();
@@ -160,10 +177,5 @@ fn unescaped_head(
         unescape_into(text, &value[1..], crlf).ok()?;
         start = lf + 1;
     }
-    let head = String::from(text.as_str());
-    // A huge header section should not pin its memory for the connection's life.
-    if text.capacity() > 64 << 10 {
-        *text = String::new();
-    }
-    Some(head)
+    Some(text.as_bytes())
 }

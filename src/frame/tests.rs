@@ -454,10 +454,7 @@ fn content_length_body_may_hold_nul_and_any_byte() {
 fn zero_content_length() {
     let f = one(Some(Version::V1_2), b"MESSAGE\ncontent-length:0\n\n\0");
     assert_eq!(f.body(), b"");
-    assert_eq!(
-        f.size_hint(),
-        std::mem::size_of::<Frame>() + f.text.capacity()
-    );
+    assert_eq!(f.size_hint(), std::mem::size_of::<Frame>() + f.data.len());
 }
 
 #[test]
@@ -767,6 +764,29 @@ fn frame_builder_and_accessors() {
     assert_eq!(f.clone().with_body(b"").body(), b"");
     assert_eq!(f.into_body(), b"xyz");
     assert_eq!(Frame::new("X").into_body(), b"");
+}
+
+#[test]
+fn headers_added_after_the_body_go_before_it() {
+    let mut f = Frame::new("SEND").with_body(b"b\0dy");
+    f.add_header("a", "1");
+    f.add_header("x\0", "é");
+    assert_eq!(headers(&f), [("a", "1"), ("x\u{FFFD}", "é")]);
+    assert_eq!(f.body(), b"b\0dy");
+    assert_eq!(f.body_with_nul(), b"b\0dy\0");
+    assert_eq!(f.header_cstr("a"), Some(c"1"));
+    assert_eq!(
+        f,
+        Frame::new("SEND")
+            .with_header("a", "1")
+            .with_header("x\0", "é")
+            .with_body(b"b\0dy")
+    );
+    assert_eq!(f.clone().into_body(), b"b\0dy");
+    let f = f.with_body(b"");
+    assert_eq!((f.body(), f.body_with_nul()), (&b""[..], &b"\0"[..]));
+    assert_eq!(f.header_at(1), Some(("x\u{FFFD}", "é")));
+    assert_eq!(f.into_body(), b"");
 }
 
 #[test]
