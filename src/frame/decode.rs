@@ -2,7 +2,7 @@
 
 use super::fast::{self, Scratch};
 use super::scan::find_nul_or;
-use super::{escapes_headers, Frame, Version};
+use super::{escapes_headers, Frame, HeaderIndex, Version};
 use crate::{Error, Result};
 
 /// Bounds on what the [`Decoder`] accepts, so a broken or hostile peer cannot make it
@@ -468,8 +468,10 @@ impl Decoder {
         let buffer = std::mem::take(&mut self.buffer);
         let head_len = self.text.len();
         // The head was checked line by line, so this does not fail.
-        let frame = Frame::from_buffer(buffer, head_len, self.command_len, self.header_count)
-            .ok_or_else(|| Error::protocol("the frame's head is not valid UTF-8"))?;
+        let index = HeaderIndex::scan(self.text.as_bytes(), self.command_len);
+        let frame =
+            Frame::from_buffer(buffer, head_len, self.command_len, self.header_count, index)
+                .ok_or_else(|| Error::protocol("the frame's head is not valid UTF-8"))?;
         // A huge header section should not pin its memory for the connection's life.
         if self.text.capacity() > 64 << 10 {
             self.text = String::new();

@@ -17,7 +17,7 @@
 
 use super::decode::{parse_content_length, unescape_into, utf8, Decoded, Limits};
 use super::scan::{contains, find_nul_or};
-use super::{escapes_headers, Frame, Version};
+use super::{escapes_headers, Frame, HeaderIndex, Version};
 
 /// Reusable buffers of the fast path, kept in the decoder so no frame allocates them.
 #[derive(Debug, Default)]
@@ -61,6 +61,7 @@ pub(super) fn decode_whole(
     let unescape = version.is_some_and(|v| utf8(command).is_some_and(|c| escapes_headers(v, c)));
     scratch.marks.clear();
     let mut content_length = None;
+    let mut index = HeaderIndex::default();
     loop {
         let (line, next) = line_at(input, pos, limits)?;
         pos = next;
@@ -78,25 +79,27 @@ pub(super) fn decode_whole(
         }
         scratch.marks.push(next - 1 - line.len() + colon);
         scratch.marks.push(next - 1);
+        // The line feed becomes the value's NUL: the header ends just after it.
+        index.push(next);
     }
     let (body, end) = body_at(input, pos, content_length, limits)?;
     // One scan of the whole head: cheaper than one per line.
     let escaped = unescape && contains(b'\\', &input[..pos]);
-    let (data, head_len) = if escaped {
+    let header_count = scratch.marks.len() / 2;
+    // `from_buffer` checks that the head is UTF-8.
+    let frame = if escaped {
         let head = unescaped_head(input, command.len(), version, scratch)?;
-        let built = (frame_buffer(head, command.len(), &[], body), head.len());
+        let data = frame_buffer(head, command.len(), &[], body);
+        let index = HeaderIndex::scan(head, command.len());
+        let frame = Frame::from_buffer(data, head.len(), command.len(), header_count, index);
         scratch.trim();
-        built
+        frame?
     } else {
         // Everything before the blank line's line feed.
         let head = &input[..pos - 1];
-        (
-            frame_buffer(head, command.len(), &scratch.marks, body),
-            head.len(),
-        )
+        let data = frame_buffer(head, command.len(), &scratch.marks, body);
+        Frame::from_buffer(data, head.len(), command.len(), header_count, index)?
     };
-    // This checks that the head is UTF-8.
-    let frame = Frame::from_buffer(data, head_len, command.len(), scratch.marks.len() / 2)?;
     Some((Decoded::Frame(frame), end))
 }
 

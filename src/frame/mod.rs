@@ -190,7 +190,7 @@ pub fn check_header(name: &str, value: &str, version: Version, command: &str) ->
 /// assert_eq!(names, ["destination", "foo", "foo"]);
 /// assert_eq!(frame.body(), b"hi");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Frame {
     /// The head, `command\0name\0value\0name\0value\0...`, then the body and one 0 byte
     /// (nothing after the head when the body is empty). One allocation per frame: a
@@ -205,7 +205,78 @@ pub struct Frame {
     /// Length of the command, so `command()` needs no scan.
     command_len: usize,
     header_count: usize,
+    /// Where the first headers end, for `header`.
+    index: HeaderIndex,
 }
+
+/// How many headers `HeaderIndex` covers: enough for a broker's usual MESSAGE frame.
+const INDEXED: usize = 11;
+
+/// Where the first headers of a frame end in its head (just past each value's NUL),
+/// so that `Frame::header` compares names in place without scanning for the ends of
+/// names and values, which cost more than the comparisons. Header `i` is
+/// `data[end(i - 1)..end(i)]`, the first one starting after the command. A cache of
+/// what the head says: frame equality ignores it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeaderIndex {
+    ends: [u16; INDEXED],
+    /// How many of `ends` are set: the first headers, as far as their ends fit a u16.
+    len: u8,
+}
+
+impl HeaderIndex {
+    /// Notes where the next header ends, if there is room. Called for every header in
+    /// order, it indexes the first ones: once an end does not fit, no later one does.
+    #[inline]
+    pub(crate) fn push(&mut self, end: usize) {
+        let len = usize::from(self.len);
+        if len < INDEXED && end <= usize::from(u16::MAX) {
+            self.ends[len] = end as u16;
+            self.len += 1;
+        }
+    }
+
+    /// The index of `head`, laid out as `Frame::data`'s head with a command of
+    /// `command_len` bytes, found by scanning it.
+    pub(crate) fn scan(head: &[u8], command_len: usize) -> HeaderIndex {
+        let mut index = HeaderIndex::default();
+        let mut at = command_len + 1;
+        while usize::from(index.len) < INDEXED && at < head.len() {
+            let Some(name) = scan::find_nul_or(0, &head[at..]) else {
+                break;
+            };
+            let Some(value) = scan::find_nul_or(0, &head[at + name + 1..]) else {
+                break;
+            };
+            at += name + value + 2;
+            index.push(at);
+        }
+        index
+    }
+
+    fn ends(&self) -> &[u16] {
+        &self.ends[..usize::from(self.len)]
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        // `index` follows from the rest.
+        (
+            &self.data,
+            self.head_len,
+            self.command_len,
+            self.header_count,
+        ) == (
+            &other.data,
+            other.head_len,
+            other.command_len,
+            other.header_count,
+        )
+    }
+}
+
+impl Eq for Frame {}
 
 impl Frame {
     /// A frame with this command, no headers and an empty body.
@@ -221,27 +292,35 @@ impl Frame {
             head_len: data.len(),
             data,
             header_count: 0,
+            index: HeaderIndex::default(),
         }
     }
 
     /// Assembles a frame from a buffer laid out as `Frame::data` by the decoder, which
-    /// has checked the layout; `None` when the head is not UTF-8 (checked here, so the
-    /// decoder's fast path needs no check of its own).
+    /// has checked the layout and indexed its headers; `None` when the head is not UTF-8
+    /// (checked here, so the decoder's fast path needs no check of its own).
     pub(crate) fn from_buffer(
         data: Vec<u8>,
         head_len: usize,
         command_len: usize,
         header_count: usize,
+        index: HeaderIndex,
     ) -> Option<Frame> {
         decode::utf8(&data[..head_len])?;
         debug_assert_eq!(data.get(command_len), Some(&0));
         debug_assert_eq!(data[..head_len].last(), Some(&0));
         debug_assert!(data.len() == head_len || data.last() == Some(&0));
+        debug_assert_eq!(
+            index.ends(),
+            HeaderIndex::scan(&data[..head_len], command_len).ends()
+        );
+        debug_assert!(index.ends().len() <= header_count);
         Some(Frame {
             data,
             head_len,
             command_len,
             header_count,
+            index,
         })
     }
 
@@ -272,6 +351,7 @@ impl Frame {
             self.data.splice(self.head_len..self.head_len, pieces);
             self.head_len += added;
         }
+        self.index.push(self.head_len);
         self.header_count += 1;
     }
 
@@ -309,28 +389,46 @@ impl Frame {
     /// says repeated headers are to be read.
     pub fn header(&self, name: &str) -> Option<&str> {
         // On the receive path for every message (subscription routing, the caller's
-        // own lookups): compare the wanted name in place, and skip values word by word.
-        let text = &self.text()[self.command_len + 1..];
+        // own lookups): the indexed headers first, whose ends are known, then a scan.
+        let text = self.text();
         let bytes = text.as_bytes();
         let wanted = name.as_bytes();
-        let mut pos = 0;
+        // Where `name\0` would be at `at`, and the name at `at` is `wanted` or longer.
+        let is_wanted = |at: usize| {
+            let rest = &bytes[at..];
+            rest.get(wanted.len()) == Some(&0) && rest.starts_with(wanted)
+        };
+        let mut pos = self.command_len + 1;
+        for &end in self.index.ends() {
+            let end = usize::from(end);
+            if is_wanted(pos) {
+                return Self::found(text, pos + wanted.len() + 1, end - 1, name);
+            }
+            pos = end;
+        }
+        // Headers past the index: the name's end is found only when it is not the one.
         while pos < bytes.len() {
-            let rest = &bytes[pos..];
-            let hit = rest.get(wanted.len()) == Some(&0) && rest.starts_with(wanted);
+            let hit = is_wanted(pos);
             let name_len = if hit {
                 wanted.len()
             } else {
-                scan::find_nul_or(0, rest)?
+                scan::find_nul_or(0, &bytes[pos..])?
             };
             let value_start = pos + name_len + 1;
-            let value_len = scan::find_nul_or(0, &bytes[value_start..])?;
+            let value_end = value_start + scan::find_nul_or(0, &bytes[value_start..])?;
             if hit {
-                // Both ends sit next to a NUL (ASCII), so they are char boundaries.
-                return Some(&text[value_start..value_start + value_len]);
+                return Self::found(text, value_start, value_end, name);
             }
-            pos = value_start + value_len + 1;
+            pos = value_end + 1;
         }
         None
+    }
+
+    /// The value `text[start..end]` of a header whose name matched `name`, unless that
+    /// was only because `name` holds a NUL (which no header name does).
+    fn found<'a>(text: &'a str, start: usize, end: usize, name: &str) -> Option<&'a str> {
+        // Both ends sit next to a NUL (ASCII), so they are char boundaries.
+        (!name.contains('\0')).then(|| &text[start..end])
     }
 
     /// All headers in frame order, repeats included.

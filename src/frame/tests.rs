@@ -1172,6 +1172,55 @@ proptest! {
     }
 }
 
+/// Checks that `frame.header` finds what a search of `frame.headers()` finds, for the
+/// frame's names, names one byte longer or shorter, and a few others.
+fn check_lookups(frame: &Frame) {
+    let mut names: Vec<String> = ["", "x", "content-length", "subscription", "a\0b"]
+        .map(String::from)
+        .into();
+    for (name, _) in frame.headers() {
+        names.push(name.to_string());
+        names.push(format!("{name}x"));
+        let mut shorter = name.to_string();
+        shorter.pop();
+        names.push(shorter);
+    }
+    for name in &names {
+        let plain = frame.headers().find(|&(n, _)| n == name).map(|(_, v)| v);
+        assert_eq!(frame.header(name), plain, "{name:?} in {frame:?}");
+    }
+}
+
+#[test]
+fn header_lookup_past_the_index_and_in_long_heads() {
+    let mut f = Frame::new("MESSAGE");
+    for i in 0..30 {
+        f.add_header(&format!("h{}", i % 20), &format!("v{i}"));
+    }
+    check_lookups(&f);
+    assert_eq!(f.header("h15"), Some("v15"));
+    assert_eq!(f.header("h3"), Some("v3"));
+    // A head past 64 KiB: the headers after that point are not indexed.
+    let long = "x".repeat(40_000);
+    let f = Frame::new("MESSAGE")
+        .with_header("a", "1")
+        .with_header("long", &long)
+        .with_header("longer", &long)
+        .with_header("b", "2")
+        .with_header("a", "3")
+        .with_body(b"body");
+    check_lookups(&f);
+    assert_eq!((f.header("b"), f.header("a")), (Some("2"), Some("1")));
+    let mut wire = Vec::new();
+    f.encode(Version::V1_2, true, &mut wire);
+    let decoded = one(Some(Version::V1_2), &wire);
+    check_lookups(&decoded);
+    assert_eq!(decoded.header("b"), Some("2"));
+    // A name holding a NUL is no header's name, though its bytes are in the head.
+    let f = Frame::new("M").with_header("a", "b").with_header("c", "d");
+    assert_eq!(f.header("a\0b"), None);
+}
+
 #[test]
 fn header_lookup_agrees_with_a_plain_search() {
     let f = Frame::new("MESSAGE")
@@ -1199,6 +1248,7 @@ fn header_lookup_agrees_with_a_plain_search() {
     assert_eq!(f.header("a"), Some("ab"));
     assert_eq!(f.header("abc"), Some(""));
     assert_eq!(Frame::new("RECEIPT").header("x"), None);
+    check_lookups(&f);
 }
 
 // ---------------------------------------------------------------- the fast path
@@ -1404,6 +1454,11 @@ proptest! {
             let fast = outcome_of(limited_decoder(version, limits), chunks);
             let slow = outcome_of(limited_decoder(version, limits).without_fast_path(), chunks);
             prop_assert_eq!(sizes(&fast.0), sizes(&slow.0));
+            for item in fast.0.iter().chain(&slow.0) {
+                if let Decoded::Frame(frame) = item {
+                    check_lookups(frame);
+                }
+            }
             prop_assert_eq!(fast, slow);
         }
     }
