@@ -566,7 +566,7 @@ pub(super) fn unescape_into(
 /// UTF-8 validation with an ASCII fast path: header lines are nearly always ASCII, and
 /// `is_ascii` on a short line costs a fraction of a full validation's setup.
 pub(super) fn utf8(bytes: &[u8]) -> Option<&str> {
-    if bytes.is_ascii() {
+    if super::scan::is_ascii(bytes) {
         // SAFETY: every ASCII byte sequence is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {

@@ -428,7 +428,8 @@ impl Frame {
     /// was only because `name` holds a NUL (which no header name does).
     fn found<'a>(text: &'a str, start: usize, end: usize, name: &str) -> Option<&'a str> {
         // Both ends sit next to a NUL (ASCII), so they are char boundaries.
-        (!name.contains('\0')).then(|| &text[start..end])
+        let holds_nul = scan::find_nul_or(0, name.as_bytes()).is_some();
+        (!holds_nul).then(|| &text[start..end])
     }
 
     /// All headers in frame order, repeats included.
