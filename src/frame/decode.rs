@@ -53,9 +53,11 @@ enum State {
 /// The incremental STOMP decoder: feed it bytes as they arrive, in any split, and it
 /// returns frames and heart-beats one at a time.
 ///
-/// It keeps what it has consumed of an unfinished frame between calls and never scans a
-/// byte twice for a line end or a NUL. A frame needs about two allocations: its head
-/// (command and headers) and its body.
+/// A frame that lies whole in the input is decoded in one pass; one that does not goes
+/// through a line-by-line state machine, which keeps what it has consumed between calls
+/// and never scans a byte twice for a line end or a NUL (a frame the one-pass path gave
+/// up on is scanned once more). Either way the result is the same, and a frame costs
+/// one allocation: its head (command and headers) and body share it.
 ///
 /// Until [`Decoder::set_version`] is called no header is unescaped (the CONNECTED frame
 /// that negotiates the version is never escaped) and CR LF line ends are accepted. Once
@@ -101,7 +103,7 @@ pub struct Decoder {
     /// that arrive whole are never copied here.
     line: Vec<u8>,
     /// The head of the frame being decoded, laid out as in `Frame`. Kept across frames
-    /// and copied out exactly sized, so the head costs one allocation per frame.
+    /// and copied into `buffer`, so it allocates only while it grows.
     text: String,
     command_len: usize,
     header_count: usize,
