@@ -1,5 +1,5 @@
 //! Shows, with a counting global allocator, what the codec allocates: nothing big for a
-//! hostile `content-length`, about two allocations per received frame, none to encode.
+//! hostile `content-length`, one allocation per received frame, none to encode.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -88,7 +88,7 @@ fn a_2_gib_content_length_is_refused_without_allocating_it() {
 }
 
 #[test]
-fn a_message_costs_two_allocations() {
+fn a_message_costs_one_allocation() {
     let wire = message(100);
     let mut decoder = Decoder::new(Limits::default());
     decoder.set_version(Version::V1_2);
@@ -100,32 +100,35 @@ fn a_message_costs_two_allocations() {
         panic!("{decoded:?}")
     };
     assert_eq!(frame.header_count(), 7);
-    assert_eq!(count, 2, "one for the head, one for the body");
+    assert_eq!(count, 1, "head and body share one allocation");
 
     let receipt = b"RECEIPT\nreceipt-id:77\n\n\0\n";
     let mut input = &receipt[..];
     let (decoded, count, _) = measure(|| decoder.decode(&mut input));
     assert!(matches!(decoded, Ok(Some(Decoded::Frame(_)))));
-    assert_eq!(count, 1, "a frame without body allocates only its head");
+    assert_eq!(count, 1, "a frame without body allocates its head");
     let (decoded, count, _) = measure(|| decoder.decode(&mut input));
     assert!(matches!(decoded, Ok(Some(Decoded::Heartbeat))));
     assert_eq!(count, 0);
 }
 
 #[test]
-fn a_message_split_in_two_still_allocates_its_body_once() {
+fn a_message_split_in_two_still_allocates_once() {
     let wire = message(64 * 1024);
     let mut decoder = Decoder::new(Limits::default());
     decoder.set_version(Version::V1_2);
-    assert!(decoder.decode(&mut &wire[..]).unwrap().is_some());
-
     let (first, second) = wire.split_at(wire.len() / 2);
+    // The first split frame sizes the reusable buffers of the decoder's state machine
+    // (whole frames take the fast path, which does not use them).
+    assert_eq!(decoder.decode(&mut &first[..]).unwrap(), None);
+    assert!(decoder.decode(&mut &second[..]).unwrap().is_some());
+
     let (decoded, count, _) = measure(|| {
         assert_eq!(decoder.decode(&mut &first[..]).unwrap(), None);
         decoder.decode(&mut &second[..])
     });
     assert!(matches!(decoded, Ok(Some(Decoded::Frame(_)))));
-    assert_eq!(count, 2);
+    assert_eq!(count, 1);
 }
 
 #[test]

@@ -84,7 +84,9 @@ impl<T> Queue<T> {
     /// The next item, waiting at most `timeout` (`None`: until one comes or the queue
     /// closes; `Some(ZERO)`: just look).
     pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<T, Empty> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // Set when the queue is first found empty: a consumer that keeps up with a busy
+        // queue never reads the clock.
+        let mut deadline = None;
         let mut g = lock(&self.inner);
         loop {
             if let Some(item) = g.items.pop_front() {
@@ -94,10 +96,11 @@ impl<T> Queue<T> {
                 return Err(Empty::Closed);
             }
             g.waiters += 1;
-            g = match deadline {
+            g = match timeout {
                 None => self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
+                Some(t) => {
                     let now = Instant::now();
+                    let d = *deadline.get_or_insert_with(|| now + t);
                     if now >= d {
                         g.waiters -= 1;
                         return Err(Empty::Timeout);

@@ -1,7 +1,8 @@
 //! Bytes to frames: the incremental `Decoder`.
 
+use super::fast::{self, Scratch};
 use super::scan::find_nul_or;
-use super::{escapes_headers, Frame, Version};
+use super::{escapes_headers, Frame, HeaderIndex, Version};
 use crate::{Error, Result};
 
 /// Bounds on what the [`Decoder`] accepts, so a broken or hostile peer cannot make it
@@ -52,9 +53,11 @@ enum State {
 /// The incremental STOMP decoder: feed it bytes as they arrive, in any split, and it
 /// returns frames and heart-beats one at a time.
 ///
-/// It keeps what it has consumed of an unfinished frame between calls and never scans a
-/// byte twice for a line end or a NUL. A frame needs about two allocations: its head
-/// (command and headers) and its body.
+/// A frame that lies whole in the input is decoded in one pass; one that does not goes
+/// through a line-by-line state machine, which keeps what it has consumed between calls
+/// and never scans a byte twice for a line end or a NUL (a frame the one-pass path gave
+/// up on is scanned once more). Either way the result is the same, and a frame costs
+/// one allocation: its head (command and headers) and body share it.
 ///
 /// Until [`Decoder::set_version`] is called no header is unescaped (the CONNECTED frame
 /// that negotiates the version is never escaped) and CR LF line ends are accepted. Once
@@ -100,7 +103,7 @@ pub struct Decoder {
     /// that arrive whole are never copied here.
     line: Vec<u8>,
     /// The head of the frame being decoded, laid out as in `Frame`. Kept across frames
-    /// and copied out exactly sized, so the head costs one allocation per frame.
+    /// and copied into `buffer`, so it allocates only while it grows.
     text: String,
     command_len: usize,
     header_count: usize,
@@ -110,8 +113,18 @@ pub struct Decoder {
     content_length: Option<usize>,
     /// Bytes of this frame consumed before the body, for `max_frame_size`.
     head_bytes: usize,
-    body: Vec<u8>,
+    /// The frame being decoded, laid out as `Frame::data`: empty until the first body
+    /// byte (or the body's size) is known, then the head copied from `text` and the body
+    /// so far. Handed to the frame whole, so a frame costs one allocation.
+    buffer: Vec<u8>,
     failed: Option<Error>,
+    /// Buffers of the fast path for frames that arrive whole (see `fast.rs`).
+    scratch: Scratch,
+    /// Whether the fast path is tried; tests turn it off to compare the two paths.
+    fast: bool,
+    /// Frames and heart-beats the fast path decoded, so tests can see that it runs.
+    #[cfg(test)]
+    pub(super) fast_hits: usize,
 }
 
 impl Decoder {
@@ -128,9 +141,21 @@ impl Decoder {
             unescape: false,
             content_length: None,
             head_bytes: 0,
-            body: Vec::new(),
+            buffer: Vec::new(),
             failed: None,
+            scratch: Scratch::default(),
+            fast: true,
+            #[cfg(test)]
+            fast_hits: 0,
         }
+    }
+
+    /// The same decoder with the fast path off: every byte goes through the state
+    /// machine, which the fast path must agree with.
+    #[cfg(test)]
+    pub(super) fn without_fast_path(mut self) -> Decoder {
+        self.fast = false;
+        self
     }
 
     /// Sets the negotiated version, which decides unescaping and line ends for every
@@ -159,6 +184,24 @@ impl Decoder {
     pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Decoded>> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
+        }
+        if input.is_empty() {
+            // No state moves or fails without a byte (limits were checked as bytes
+            // came), and the caller's loop always ends with this call.
+            return Ok(None);
+        }
+        // Between frames, a frame that is whole in the input is decoded in one pass;
+        // anything else (partial, unusual or wrong) is left to the state machine.
+        if self.fast && self.state == State::Idle && self.line.is_empty() {
+            let found = fast::decode_whole(input, &self.limits, self.version, &mut self.scratch);
+            if let Some((decoded, len)) = found {
+                #[cfg(test)]
+                {
+                    self.fast_hits += 1;
+                }
+                *input = &input[len..];
+                return Ok(Some(decoded));
+            }
         }
         let result = self.step(input);
         if let Err(e) = &result {
@@ -196,7 +239,7 @@ impl Decoder {
                 State::Body { remaining } => {
                     let bytes = *input;
                     let take = remaining.min(bytes.len());
-                    self.body.extend_from_slice(&bytes[..take]);
+                    self.buffer.extend_from_slice(&bytes[..take]);
                     let remaining = remaining - take;
                     self.state = State::Body { remaining };
                     let Some((&nul, rest)) = bytes[take..].split_first().filter(|_| remaining == 0)
@@ -212,13 +255,13 @@ impl Decoder {
                         )));
                     }
                     *input = rest;
-                    return Ok(Some(self.finish_frame()));
+                    return self.finish_frame().map(Some);
                 }
                 State::BodyToNul => {
                     let bytes = *input;
                     let nul = find_nul_or(0, bytes);
                     let take = nul.unwrap_or(bytes.len());
-                    let size = self.head_bytes + self.body.len() + take;
+                    let size = self.head_bytes + self.body_len() + take;
                     if size > self.limits.max_frame_size {
                         return Err(Error::protocol(format!(
                             "the {} frame is larger than the limit of {} bytes",
@@ -226,17 +269,18 @@ impl Decoder {
                             self.limits.max_frame_size
                         )));
                     }
-                    if nul.is_some() && take > 0 && self.body.capacity() == 0 {
-                        // The whole body is here: allocate it exactly, NUL included.
-                        self.body.reserve_exact(take + 1);
+                    if take > 0 {
+                        // When the whole body is here, the frame is allocated exactly,
+                        // NUL included.
+                        self.start_buffer(take + usize::from(nul.is_some()));
+                        self.buffer.extend_from_slice(&bytes[..take]);
                     }
-                    self.body.extend_from_slice(&bytes[..take]);
                     let Some(nul) = nul else {
                         *input = &[];
                         return Ok(None);
                     };
                     *input = &bytes[nul + 1..];
-                    return Ok(Some(self.finish_frame()));
+                    return self.finish_frame().map(Some);
                 }
             }
         }
@@ -353,7 +397,7 @@ impl Decoder {
         self.header_count += 1;
         if self.content_length.is_none() && &self.text[name_start..name_end] == "content-length\0" {
             let value = &self.text[name_end..self.text.len() - 1];
-            let len = parse_content_length(value).ok_or_else(|| {
+            let len = parse_content_length(value.as_bytes()).ok_or_else(|| {
                 Error::protocol(format!(
                     "the {} frame has an invalid content-length {value:?}",
                     self.command()
@@ -376,35 +420,17 @@ impl Decoder {
             return Ok(());
         }
         let crlf = self.version == Some(Version::V1_2);
-        let mut rest = piece;
-        while let Some(i) = rest.bytes().position(|b| b == b'\\') {
-            self.text.push_str(&rest[..i]);
-            let c = match rest.as_bytes().get(i + 1) {
-                Some(b'\\') => '\\',
-                Some(b'n') => '\n',
-                Some(b'c') => ':',
-                Some(b'r') if crlf => '\r',
-                Some(_) => {
-                    let escape: String = rest[i..].chars().take(2).collect();
-                    return Err(Error::protocol(format!(
-                        "undefined escape {escape:?} in a header of the {} frame",
-                        self.command()
-                    )));
-                }
-                None => {
-                    return Err(Error::protocol(format!(
-                        "a header of the {} frame ends with a lone backslash",
-                        self.command()
-                    )))
-                }
-            };
-            self.text.push(c);
-            // Both bytes of the escape are ASCII, so this is a char boundary.
-            rest = &rest[i + 2..];
+        match unescape_into(&mut self.text, piece, crlf) {
+            Ok(()) => Ok(()),
+            Err(BadEscape::Undefined(escape)) => Err(Error::protocol(format!(
+                "undefined escape {escape:?} in a header of the {} frame",
+                self.command()
+            ))),
+            Err(BadEscape::LoneBackslash) => Err(Error::protocol(format!(
+                "a header of the {} frame ends with a lone backslash",
+                self.command()
+            ))),
         }
-        self.text.push_str(rest);
-        self.text.push('\0');
-        Ok(())
     }
 
     fn start_body(&mut self) -> Result<()> {
@@ -414,7 +440,7 @@ impl Decoder {
                 if self.head_bytes.saturating_add(len) > self.limits.max_frame_size {
                     return Err(self.content_length_too_large(len));
                 }
-                self.body = Vec::with_capacity(if len == 0 { 0 } else { len + 1 });
+                self.start_buffer(if len == 0 { 0 } else { len + 1 });
                 State::Body { remaining: len }
             }
             None => State::BodyToNul,
@@ -422,30 +448,45 @@ impl Decoder {
         Ok(())
     }
 
-    fn finish_frame(&mut self) -> Decoded {
-        let mut body = std::mem::take(&mut self.body);
-        if !body.is_empty() {
-            body.push(0);
+    /// Starts `buffer` with the head, unless it has been, with room for `more` bytes.
+    fn start_buffer(&mut self, more: usize) {
+        if self.buffer.is_empty() {
+            self.buffer.reserve_exact(self.text.len() + more);
+            self.buffer.extend_from_slice(self.text.as_bytes());
         }
-        let frame = Frame::from_parts(
-            String::from(self.text.as_str()),
-            self.command_len,
-            self.header_count,
-            body,
-        );
+    }
+
+    /// Body bytes of this frame read so far.
+    fn body_len(&self) -> usize {
+        self.buffer.len().saturating_sub(self.text.len())
+    }
+
+    fn finish_frame(&mut self) -> Result<Decoded> {
+        let has_body = self.body_len() > 0;
+        self.start_buffer(0);
+        if has_body {
+            self.buffer.push(0);
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        let head_len = self.text.len();
+        // The head was checked line by line, so this does not fail.
+        let index = HeaderIndex::scan(self.text.as_bytes(), self.command_len);
+        let frame =
+            Frame::from_buffer(buffer, head_len, self.command_len, self.header_count, index)
+                .ok_or_else(|| Error::protocol("the frame's head is not valid UTF-8"))?;
         // A huge header section should not pin its memory for the connection's life.
         if self.text.capacity() > 64 << 10 {
             self.text = String::new();
         }
         self.state = State::Idle;
         self.head_bytes = 0;
-        Decoded::Frame(frame)
+        Ok(Decoded::Frame(frame))
     }
 
     /// Heap bytes held by the decoder's buffers, for tests of the limits.
     #[cfg(test)]
     pub(super) fn buffered(&self) -> usize {
-        self.line.capacity() + self.text.capacity() + self.body.capacity()
+        self.line.capacity() + self.text.capacity() + self.buffer.capacity()
     }
 
     fn command(&self) -> &str {
@@ -480,20 +521,54 @@ impl std::fmt::Debug for Decoder {
 }
 
 /// Parses a decimal `content-length`: digits only, no sign, no spaces, no overflow.
-fn parse_content_length(s: &str) -> Option<usize> {
+pub(super) fn parse_content_length(s: &[u8]) -> Option<usize> {
     if s.is_empty() {
         return None;
     }
-    s.bytes().try_fold(0usize, |n, b| {
-        let digit = (b as char).to_digit(10)?;
-        n.checked_mul(10)?.checked_add(digit as usize)
+    s.iter().try_fold(0usize, |n, &b| {
+        let digit = b.is_ascii_digit().then(|| usize::from(b - b'0'))?;
+        n.checked_mul(10)?.checked_add(digit)
     })
+}
+
+/// Why a header piece could not be unescaped.
+pub(super) enum BadEscape {
+    /// A backslash followed by something STOMP does not define (the escape as read).
+    Undefined(String),
+    /// A backslash at the very end of the piece.
+    LoneBackslash,
+}
+
+/// Appends `piece` unescaped (`\\`, `\n`, `\c`, and `\r` when `crlf`) and its NUL.
+pub(super) fn unescape_into(
+    text: &mut String,
+    piece: &str,
+    crlf: bool,
+) -> std::result::Result<(), BadEscape> {
+    let mut rest = piece;
+    while let Some(i) = rest.bytes().position(|b| b == b'\\') {
+        text.push_str(&rest[..i]);
+        let c = match rest.as_bytes().get(i + 1) {
+            Some(b'\\') => '\\',
+            Some(b'n') => '\n',
+            Some(b'c') => ':',
+            Some(b'r') if crlf => '\r',
+            Some(_) => return Err(BadEscape::Undefined(rest[i..].chars().take(2).collect())),
+            None => return Err(BadEscape::LoneBackslash),
+        };
+        text.push(c);
+        // Both bytes of the escape are ASCII, so this is a char boundary.
+        rest = &rest[i + 2..];
+    }
+    text.push_str(rest);
+    text.push('\0');
+    Ok(())
 }
 
 /// UTF-8 validation with an ASCII fast path: header lines are nearly always ASCII, and
 /// `is_ascii` on a short line costs a fraction of a full validation's setup.
-fn utf8(bytes: &[u8]) -> Option<&str> {
-    if bytes.is_ascii() {
+pub(super) fn utf8(bytes: &[u8]) -> Option<&str> {
+    if super::scan::is_ascii(bytes) {
         // SAFETY: every ASCII byte sequence is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {

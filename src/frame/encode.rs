@@ -182,7 +182,7 @@ impl Frame {
     pub fn encode(&self, version: Version, content_length: bool, out: &mut Vec<u8>) {
         // Header text plus escapes, ':' and '\n' per header, a content-length line and the
         // framing: usually enough that the whole frame is one reservation.
-        out.reserve(self.text.len() + self.header_count * 2 + self.body().len() + 40);
+        out.reserve(self.data.len() + self.header_count * 2 + 40);
         let mut w = FrameWriter::new(out, self.command(), version);
         let mut has_content_length = false;
         for (name, value) in self.headers() {

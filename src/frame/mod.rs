@@ -37,6 +37,7 @@
 
 mod decode;
 mod encode;
+mod fast;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -189,18 +190,93 @@ pub fn check_header(name: &str, value: &str, version: Version, command: &str) ->
 /// assert_eq!(names, ["destination", "foo", "foo"]);
 /// assert_eq!(frame.body(), b"hi");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Frame {
-    /// `command\0name\0value\0name\0value\0...`: the whole head in one allocation, and
-    /// every piece is both a `&str` and a NUL-terminated C string without copying.
-    text: String,
+    /// The head, `command\0name\0value\0name\0value\0...`, then the body and one 0 byte
+    /// (nothing after the head when the body is empty). One allocation per frame: a
+    /// received frame is allocated by the reading thread and freed by the application's,
+    /// where the allocator's per-thread caches do not help, so each one counts. Every
+    /// head piece is both a `&str` and a NUL-terminated C string without copying, and so
+    /// is a text body, for the C API.
+    data: Vec<u8>,
+    /// Length of the head in `data`. Invariant: `data[..head_len]` is valid UTF-8; it is
+    /// written only from `&str`s or checked (`from_buffer`), and nothing else writes it.
+    head_len: usize,
     /// Length of the command, so `command()` needs no scan.
     command_len: usize,
     header_count: usize,
-    /// Empty when the body is empty (no allocation), else the body plus one 0 byte so the
-    /// C API can hand the body out as a C string too.
-    body: Vec<u8>,
+    /// Where the first headers end, for `header`.
+    index: HeaderIndex,
 }
+
+/// How many headers `HeaderIndex` covers: enough for a broker's usual MESSAGE frame.
+const INDEXED: usize = 11;
+
+/// Where the first headers of a frame end in its head (just past each value's NUL),
+/// so that `Frame::header` compares names in place without scanning for the ends of
+/// names and values, which cost more than the comparisons. Header `i` is
+/// `data[end(i - 1)..end(i)]`, the first one starting after the command. A cache of
+/// what the head says: frame equality ignores it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeaderIndex {
+    ends: [u16; INDEXED],
+    /// How many of `ends` are set: the first headers, as far as their ends fit a u16.
+    len: u8,
+}
+
+impl HeaderIndex {
+    /// Notes where the next header ends, if there is room. Called for every header in
+    /// order, it indexes the first ones: once an end does not fit, no later one does.
+    #[inline]
+    pub(crate) fn push(&mut self, end: usize) {
+        let len = usize::from(self.len);
+        if len < INDEXED && end <= usize::from(u16::MAX) {
+            self.ends[len] = end as u16;
+            self.len += 1;
+        }
+    }
+
+    /// The index of `head`, laid out as `Frame::data`'s head with a command of
+    /// `command_len` bytes, found by scanning it.
+    pub(crate) fn scan(head: &[u8], command_len: usize) -> HeaderIndex {
+        let mut index = HeaderIndex::default();
+        let mut at = command_len + 1;
+        while usize::from(index.len) < INDEXED && at < head.len() {
+            let Some(name) = scan::find_nul_or(0, &head[at..]) else {
+                break;
+            };
+            let Some(value) = scan::find_nul_or(0, &head[at + name + 1..]) else {
+                break;
+            };
+            at += name + value + 2;
+            index.push(at);
+        }
+        index
+    }
+
+    fn ends(&self) -> &[u16] {
+        &self.ends[..usize::from(self.len)]
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        // `index` follows from the rest.
+        (
+            &self.data,
+            self.head_len,
+            self.command_len,
+            self.header_count,
+        ) == (
+            &other.data,
+            other.head_len,
+            other.command_len,
+            other.header_count,
+        )
+    }
+}
+
+impl Eq for Frame {}
 
 impl Frame {
     /// A frame with this command, no headers and an empty body.
@@ -209,31 +285,43 @@ impl Frame {
     /// `command` is replaced by U+FFFD. STOMP could not carry it anyway.
     pub fn new(command: &str) -> Frame {
         // Room for a few typical headers, so building a frame rarely reallocates.
-        let mut text = String::with_capacity(command.len() + 96);
-        push_piece(&mut text, command);
+        let mut data = Vec::with_capacity(command.len() + 96);
+        push_piece(&mut data, command);
         Frame {
-            command_len: text.len() - 1,
-            text,
+            command_len: data.len() - 1,
+            head_len: data.len(),
+            data,
             header_count: 0,
-            body: Vec::new(),
+            index: HeaderIndex::default(),
         }
     }
 
-    /// Assembles a frame from parts the decoder has already validated.
-    pub(crate) fn from_parts(
-        text: String,
+    /// Assembles a frame from a buffer laid out as `Frame::data` by the decoder, which
+    /// has checked the layout and indexed its headers; `None` when the head is not UTF-8
+    /// (checked here, so the decoder's fast path needs no check of its own).
+    pub(crate) fn from_buffer(
+        data: Vec<u8>,
+        head_len: usize,
         command_len: usize,
         header_count: usize,
-        body: Vec<u8>,
-    ) -> Frame {
-        debug_assert_eq!(text.as_bytes().get(command_len), Some(&0));
-        debug_assert!(body.is_empty() || body.last() == Some(&0));
-        Frame {
-            text,
+        index: HeaderIndex,
+    ) -> Option<Frame> {
+        decode::utf8(&data[..head_len])?;
+        debug_assert_eq!(data.get(command_len), Some(&0));
+        debug_assert_eq!(data[..head_len].last(), Some(&0));
+        debug_assert!(data.len() == head_len || data.last() == Some(&0));
+        debug_assert_eq!(
+            index.ends(),
+            HeaderIndex::scan(&data[..head_len], command_len).ends()
+        );
+        debug_assert!(index.ends().len() <= header_count);
+        Some(Frame {
+            data,
+            head_len,
             command_len,
             header_count,
-            body,
-        }
+            index,
+        })
     }
 
     /// Appends a header and returns the frame, for building in one expression.
@@ -249,58 +337,104 @@ impl Frame {
     ///
     /// Nothing is validated here (see [`check_header`]); a NUL byte is replaced by U+FFFD.
     pub fn add_header(&mut self, name: &str, value: &str) {
-        push_piece(&mut self.text, name);
-        push_piece(&mut self.text, value);
+        if self.data.len() == self.head_len {
+            push_piece(&mut self.data, name);
+            push_piece(&mut self.data, value);
+            self.head_len = self.data.len();
+        } else {
+            // The body comes after the head: make room in front of it (rare, and the
+            // builder's usual order, headers then body, never gets here).
+            let mut pieces = Vec::new();
+            push_piece(&mut pieces, name);
+            push_piece(&mut pieces, value);
+            let added = pieces.len();
+            self.data.splice(self.head_len..self.head_len, pieces);
+            self.head_len += added;
+        }
+        self.index.push(self.head_len);
         self.header_count += 1;
     }
 
     /// Replaces the body and returns the frame.
     pub fn with_body(mut self, body: &[u8]) -> Frame {
-        self.body.clear();
+        self.data.truncate(self.head_len);
         if !body.is_empty() {
-            self.body.reserve_exact(body.len() + 1);
-            self.body.extend_from_slice(body);
-            self.body.push(0);
+            self.data.reserve_exact(body.len() + 1);
+            self.data.extend_from_slice(body);
+            self.data.push(0);
         }
         self
     }
 
+    /// The head: `command\0name\0value\0...`.
+    fn text(&self) -> &str {
+        // SAFETY: `data[..head_len]` is valid UTF-8, the invariant of `head_len`: the
+        // constructors write the head from `&str`s (`push_piece`) or check it
+        // (`from_buffer`), `add_header` only adds whole pieces from `&str`s, and
+        // `with_body` only changes bytes after `head_len`.
+        unsafe { std::str::from_utf8_unchecked(&self.data[..self.head_len]) }
+    }
+
+    /// The body followed by its 0 byte; empty when the body is.
+    fn body_and_nul(&self) -> &[u8] {
+        &self.data[self.head_len..]
+    }
+
     /// The command, e.g. `"MESSAGE"`.
     pub fn command(&self) -> &str {
-        &self.text[..self.command_len]
+        &self.text()[..self.command_len]
     }
 
     /// The value of the first header called `name` (names are case-sensitive), as STOMP
     /// says repeated headers are to be read.
     pub fn header(&self, name: &str) -> Option<&str> {
         // On the receive path for every message (subscription routing, the caller's
-        // own lookups): compare the wanted name in place, and skip values word by word.
-        let text = &self.text[self.command_len + 1..];
+        // own lookups): the indexed headers first, whose ends are known, then a scan.
+        let text = self.text();
         let bytes = text.as_bytes();
         let wanted = name.as_bytes();
-        let mut pos = 0;
+        // Where `name\0` would be at `at`, and the name at `at` is `wanted` or longer.
+        let is_wanted = |at: usize| {
+            let rest = &bytes[at..];
+            rest.get(wanted.len()) == Some(&0) && rest.starts_with(wanted)
+        };
+        let mut pos = self.command_len + 1;
+        for &end in self.index.ends() {
+            let end = usize::from(end);
+            if is_wanted(pos) {
+                return Self::found(text, pos + wanted.len() + 1, end - 1, name);
+            }
+            pos = end;
+        }
+        // Headers past the index: the name's end is found only when it is not the one.
         while pos < bytes.len() {
-            let rest = &bytes[pos..];
-            let hit = rest.get(wanted.len()) == Some(&0) && rest.starts_with(wanted);
+            let hit = is_wanted(pos);
             let name_len = if hit {
                 wanted.len()
             } else {
-                scan::find_nul_or(0, rest)?
+                scan::find_nul_or(0, &bytes[pos..])?
             };
             let value_start = pos + name_len + 1;
-            let value_len = scan::find_nul_or(0, &bytes[value_start..])?;
+            let value_end = value_start + scan::find_nul_or(0, &bytes[value_start..])?;
             if hit {
-                // Both ends sit next to a NUL (ASCII), so they are char boundaries.
-                return Some(&text[value_start..value_start + value_len]);
+                return Self::found(text, value_start, value_end, name);
             }
-            pos = value_start + value_len + 1;
+            pos = value_end + 1;
         }
         None
     }
 
+    /// The value `text[start..end]` of a header whose name matched `name`, unless that
+    /// was only because `name` holds a NUL (which no header name does).
+    fn found<'a>(text: &'a str, start: usize, end: usize, name: &str) -> Option<&'a str> {
+        // Both ends sit next to a NUL (ASCII), so they are char boundaries.
+        let holds_nul = scan::find_nul_or(0, name.as_bytes()).is_some();
+        (!holds_nul).then(|| &text[start..end])
+    }
+
     /// All headers in frame order, repeats included.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let mut rest = &self.text[self.command_len + 1..];
+        let mut rest = &self.text()[self.command_len + 1..];
         // Pieces are short, so a byte loop beats `split` and its memchr setup.
         let mut next_piece = move || {
             let end = rest.bytes().position(|b| b == 0)?;
@@ -323,30 +457,32 @@ impl Frame {
 
     /// The body; empty when the frame has none.
     pub fn body(&self) -> &[u8] {
-        match self.body.split_last() {
+        match self.body_and_nul().split_last() {
             Some((_, body)) => body,
             None => &[],
         }
     }
 
-    /// Takes the body out of the frame without copying it.
+    /// Takes the body out of the frame, in the frame's own buffer: no allocation, but
+    /// the body's bytes move to the front of it (head and body share one allocation).
     pub fn into_body(mut self) -> Vec<u8> {
-        self.body.pop();
-        self.body
+        self.data.drain(..self.head_len);
+        self.data.pop();
+        self.data
     }
 
     /// The command as a C string borrowed from the frame.
     #[allow(dead_code)] // for the C API
     pub(crate) fn command_cstr(&self) -> &CStr {
-        cstr_at(&self.text, 0)
+        cstr_at(self.text(), 0)
     }
 
     /// The first header called `name`, as a C string borrowed from the frame.
     #[allow(dead_code)] // for the C API
     pub(crate) fn header_cstr(&self, name: &str) -> Option<&CStr> {
         self.header_offsets()
-            .find(|&(n, v)| &self.text[n..v - 1] == name)
-            .map(|(_, v)| cstr_at(&self.text, v))
+            .find(|&(n, v)| &self.text()[n..v - 1] == name)
+            .map(|(_, v)| cstr_at(self.text(), v))
     }
 
     /// The `index`th header as C strings borrowed from the frame.
@@ -354,28 +490,27 @@ impl Frame {
     pub(crate) fn header_at_cstr(&self, index: usize) -> Option<(&CStr, &CStr)> {
         self.header_offsets()
             .nth(index)
-            .map(|(n, v)| (cstr_at(&self.text, n), cstr_at(&self.text, v)))
+            .map(|(n, v)| (cstr_at(self.text(), n), cstr_at(self.text(), v)))
     }
 
     /// The body followed by one 0 byte that is not part of it, so C can read a text body
     /// as a string.
     #[allow(dead_code)] // for the C API
     pub(crate) fn body_with_nul(&self) -> &[u8] {
-        if self.body.is_empty() {
-            &[0]
-        } else {
-            &self.body
+        match self.body_and_nul() {
+            [] => &[0],
+            body => body,
         }
     }
 
     /// Approximate heap bytes held by the frame, for queue byte limits.
     pub fn size_hint(&self) -> usize {
-        std::mem::size_of::<Frame>() + self.text.capacity() + self.body.capacity()
+        std::mem::size_of::<Frame>() + self.data.capacity()
     }
 
     /// Start offsets in `text` of each header's name and value.
     fn header_offsets(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let bytes = self.text.as_bytes();
+        let bytes = self.text().as_bytes();
         let mut at = self.command_len + 1;
         let mut next_piece = move || {
             let start = at;
@@ -388,13 +523,18 @@ impl Frame {
 }
 
 /// Appends `s` and its terminating NUL, replacing NULs inside `s` so the layout holds.
-fn push_piece(text: &mut String, s: &str) {
+/// What it appends is valid UTF-8.
+fn push_piece(data: &mut Vec<u8>, s: &str) {
     if s.contains('\0') {
-        text.extend(s.chars().map(|c| if c == '\0' { '\u{FFFD}' } else { c }));
+        let replaced: String = s
+            .chars()
+            .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+            .collect();
+        data.extend_from_slice(replaced.as_bytes());
     } else {
-        text.push_str(s);
+        data.extend_from_slice(s.as_bytes());
     }
-    text.push('\0');
+    data.push(0);
 }
 
 /// The NUL-terminated piece of `text` starting at `start`.

@@ -16,6 +16,7 @@ fn zero_bytes(x: u64) -> u64 {
 /// The decoder needs "line feed or NUL" in the head and "NUL" in a body without
 /// content-length (pass `needle` 0); a 64 KiB body is scanned about eight times faster
 /// than byte by byte.
+#[inline]
 pub(super) fn find_nul_or(needle: u8, bytes: &[u8]) -> Option<usize> {
     let pattern = ONES * u64::from(needle);
     let mut chunks = bytes.chunks_exact(8);
@@ -35,6 +36,35 @@ pub(super) fn find_nul_or(needle: u8, bytes: &[u8]) -> Option<usize> {
     rest.iter()
         .position(|&b| b == 0 || b == needle)
         .map(|i| offset + i)
+}
+
+/// Whether `bytes` holds `needle`. Without early exit: for the ~100 bytes of a frame's
+/// head, where the answer is nearly always no, fewer branches beat stopping early.
+#[inline]
+pub(super) fn contains(needle: u8, bytes: &[u8]) -> bool {
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut found = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        found |= zero_bytes(u64::from_le_bytes(word) ^ pattern);
+    }
+    found != 0 || chunks.remainder().contains(&needle)
+}
+
+/// Whether every byte of `bytes` is ASCII: one OR per word. The std version costs
+/// twice as much on a frame's ~100-byte head, where it runs for every frame.
+#[inline]
+pub(super) fn is_ascii(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut any = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        any |= u64::from_le_bytes(word);
+    }
+    any & HIGHS == 0 && chunks.remainder().iter().all(|&b| b < 0x80)
 }
 
 #[cfg(test)]
@@ -69,6 +99,8 @@ mod tests {
         ) {
             let expected = bytes.iter().position(|&b| b == 0 || b == needle);
             prop_assert_eq!(find_nul_or(needle, &bytes), expected);
+            prop_assert_eq!(contains(needle, &bytes), bytes.contains(&needle));
+            prop_assert_eq!(is_ascii(&bytes), bytes.is_ascii());
         }
     }
 }

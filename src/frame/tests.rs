@@ -70,10 +70,19 @@ fn outcome(
     limits: Limits,
     chunks: &[&[u8]],
 ) -> (Vec<Decoded>, Option<String>) {
+    outcome_of(limited_decoder(version, limits), chunks)
+}
+
+fn limited_decoder(version: Option<Version>, limits: Limits) -> Decoder {
     let mut d = Decoder::new(limits);
     if let Some(v) = version {
         d.set_version(v);
     }
+    d
+}
+
+/// What `d` decodes from `chunks`, as `outcome`.
+fn outcome_of(mut d: Decoder, chunks: &[&[u8]]) -> (Vec<Decoded>, Option<String>) {
     let mut items = Vec::new();
     for chunk in chunks {
         let mut input = *chunk;
@@ -445,10 +454,7 @@ fn content_length_body_may_hold_nul_and_any_byte() {
 fn zero_content_length() {
     let f = one(Some(Version::V1_2), b"MESSAGE\ncontent-length:0\n\n\0");
     assert_eq!(f.body(), b"");
-    assert_eq!(
-        f.size_hint(),
-        std::mem::size_of::<Frame>() + f.text.capacity()
-    );
+    assert_eq!(f.size_hint(), std::mem::size_of::<Frame>() + f.data.len());
 }
 
 #[test]
@@ -758,6 +764,29 @@ fn frame_builder_and_accessors() {
     assert_eq!(f.clone().with_body(b"").body(), b"");
     assert_eq!(f.into_body(), b"xyz");
     assert_eq!(Frame::new("X").into_body(), b"");
+}
+
+#[test]
+fn headers_added_after_the_body_go_before_it() {
+    let mut f = Frame::new("SEND").with_body(b"b\0dy");
+    f.add_header("a", "1");
+    f.add_header("x\0", "é");
+    assert_eq!(headers(&f), [("a", "1"), ("x\u{FFFD}", "é")]);
+    assert_eq!(f.body(), b"b\0dy");
+    assert_eq!(f.body_with_nul(), b"b\0dy\0");
+    assert_eq!(f.header_cstr("a"), Some(c"1"));
+    assert_eq!(
+        f,
+        Frame::new("SEND")
+            .with_header("a", "1")
+            .with_header("x\0", "é")
+            .with_body(b"b\0dy")
+    );
+    assert_eq!(f.clone().into_body(), b"b\0dy");
+    let f = f.with_body(b"");
+    assert_eq!((f.body(), f.body_with_nul()), (&b""[..], &b"\0"[..]));
+    assert_eq!(f.header_at(1), Some(("x\u{FFFD}", "é")));
+    assert_eq!(f.into_body(), b"");
 }
 
 #[test]
@@ -1143,6 +1172,55 @@ proptest! {
     }
 }
 
+/// Checks that `frame.header` finds what a search of `frame.headers()` finds, for the
+/// frame's names, names one byte longer or shorter, and a few others.
+fn check_lookups(frame: &Frame) {
+    let mut names: Vec<String> = ["", "x", "content-length", "subscription", "a\0b"]
+        .map(String::from)
+        .into();
+    for (name, _) in frame.headers() {
+        names.push(name.to_string());
+        names.push(format!("{name}x"));
+        let mut shorter = name.to_string();
+        shorter.pop();
+        names.push(shorter);
+    }
+    for name in &names {
+        let plain = frame.headers().find(|&(n, _)| n == name).map(|(_, v)| v);
+        assert_eq!(frame.header(name), plain, "{name:?} in {frame:?}");
+    }
+}
+
+#[test]
+fn header_lookup_past_the_index_and_in_long_heads() {
+    let mut f = Frame::new("MESSAGE");
+    for i in 0..30 {
+        f.add_header(&format!("h{}", i % 20), &format!("v{i}"));
+    }
+    check_lookups(&f);
+    assert_eq!(f.header("h15"), Some("v15"));
+    assert_eq!(f.header("h3"), Some("v3"));
+    // A head past 64 KiB: the headers after that point are not indexed.
+    let long = "x".repeat(40_000);
+    let f = Frame::new("MESSAGE")
+        .with_header("a", "1")
+        .with_header("long", &long)
+        .with_header("longer", &long)
+        .with_header("b", "2")
+        .with_header("a", "3")
+        .with_body(b"body");
+    check_lookups(&f);
+    assert_eq!((f.header("b"), f.header("a")), (Some("2"), Some("1")));
+    let mut wire = Vec::new();
+    f.encode(Version::V1_2, true, &mut wire);
+    let decoded = one(Some(Version::V1_2), &wire);
+    check_lookups(&decoded);
+    assert_eq!(decoded.header("b"), Some("2"));
+    // A name holding a NUL is no header's name, though its bytes are in the head.
+    let f = Frame::new("M").with_header("a", "b").with_header("c", "d");
+    assert_eq!(f.header("a\0b"), None);
+}
+
 #[test]
 fn header_lookup_agrees_with_a_plain_search() {
     let f = Frame::new("MESSAGE")
@@ -1170,4 +1248,236 @@ fn header_lookup_agrees_with_a_plain_search() {
     assert_eq!(f.header("a"), Some("ab"));
     assert_eq!(f.header("abc"), Some(""));
     assert_eq!(Frame::new("RECEIPT").header("x"), None);
+    check_lookups(&f);
+}
+
+// ---------------------------------------------------------------- the fast path
+
+/// Frames and heart-beats the fast path decoded out of `input`, fed whole, and what
+/// the whole stream decoded to.
+fn fast_hits(version: Option<Version>, input: &[u8]) -> (usize, Vec<Decoded>) {
+    let mut d = decoder(version);
+    let mut input = input;
+    let mut items = Vec::new();
+    while let Some(item) = d.decode(&mut input).unwrap() {
+        items.push(item);
+    }
+    (d.fast_hits, items)
+}
+
+#[test]
+fn whole_frames_take_the_fast_path() {
+    let v12 = Some(Version::V1_2);
+    for (version, input) in [
+        (
+            v12,
+            &b"MESSAGE\ndestination:/queue/a\ncontent-length:3\n\nabc\0"[..],
+        ),
+        (v12, b"MESSAGE\nsubscription:0\n\nno length\0"),
+        (v12, b"RECEIPT\nreceipt-id:7\n\n\0"),
+        (v12, b"MESSAGE\nx:a\\cb\\\\\\n\\r\nk\\c:v\n\n\0"),
+        (Some(Version::V1_0), b"MESSAGE\nx:a\\cb\n\n\0"),
+        (Some(Version::V1_1), b"MESSAGE\nx:a\rb\n\n\0"),
+        (v12, b"CONNECTED\nserver:a\\b\n\n\0"),
+        (None, b"CONNECTED\nversion:1.2\n\n\0"),
+        (v12, b"X\n\n\0"),
+        (v12, b"\n"),
+        (v12, b"\r\n"),
+        (v12, "MESSAGE\nclé:été\n\n\0".as_bytes()),
+        (
+            v12,
+            b"MESSAGE\na:1\na:2\ncontent-length:1\ncontent-length:x\n\n\0\0",
+        ),
+    ] {
+        let (hits, items) = fast_hits(version, input);
+        assert_eq!((hits, items.len()), (1, 1), "{:?}", input.escape_ascii());
+        let slow = outcome_of(decoder(version).without_fast_path(), &[input]);
+        assert_eq!((items, None), slow, "{:?}", input.escape_ascii());
+    }
+}
+
+#[test]
+fn the_fast_path_leaves_the_rest_to_the_state_machine() {
+    let v12 = Some(Version::V1_2);
+    for input in [
+        &b"MESSAGE\r\nx:1\r\n\r\nbody\0"[..], // CR LF line ends
+        b"MESSAGE\nx:1\n\nbody",              // incomplete
+        b"MESSAGE\ncontent-length:5\n\nbody\0",
+        b"MESSAGE\nx:1\n",
+        b"MESSAGE\nx:a\\tb\n\n\0", // undefined escape
+        b"MESSAGE\nnocolon\n\n\0",
+        b"MESSAGE\ncontent-length:-1\n\n\0",
+        b"MESSAGE\ncontent-length:1\n\nab\0",
+        b"MESS\xffAGE\n\n\0",
+        b"MESSAGE\nx:\0\n\n\0",
+    ] {
+        let mut d = decoder(v12);
+        let mut rest = input;
+        let _ = d.decode(&mut rest);
+        assert_eq!(d.fast_hits, 0, "{:?}", input.escape_ascii());
+    }
+    // Over a limit: refused by the state machine, with its own message.
+    let input = b"SEND\na:1\nb:2\n\n\0";
+    let mut d = limited(1000, 1, 100);
+    let msg = match d.decode(&mut &input[..]) {
+        Err(Error::Protocol(msg)) => msg,
+        other => panic!("{other:?}"),
+    };
+    assert!(msg.contains("more than the limit of 1 headers"), "{msg}");
+    assert_eq!(d.fast_hits, 0);
+}
+
+#[test]
+fn frames_after_a_partial_one_return_to_the_fast_path() {
+    let wire = b"A\nx:1\n\nab\0B\n\n\0C\n\n\0";
+    let mut d = decoder(Some(Version::V1_2));
+    let mut items = Vec::new();
+    for chunk in [&wire[..5], &wire[5..]] {
+        let mut input = chunk;
+        while let Some(item) = d.decode(&mut input).unwrap() {
+            items.push(item);
+        }
+    }
+    assert_eq!(items.len(), 3);
+    assert_eq!(d.fast_hits, 2);
+}
+
+#[test]
+fn fast_path_frames_are_sized_as_the_state_machine_sizes_them() {
+    let input = b"MESSAGE\nx:a\\cb\ncontent-length:4\n\nbody\0SEND\ny:z\n\nbody\0";
+    let fast = outcome_of(decoder(Some(Version::V1_2)), &[input]);
+    let slow = outcome_of(decoder(Some(Version::V1_2)).without_fast_path(), &[input]);
+    assert_eq!(fast, slow);
+    assert_eq!(sizes(&fast.0), sizes(&slow.0));
+}
+
+/// The heap size of each frame (0 for a heart-beat): equal frames may still differ in
+/// their buffers' capacities, which queue limits count.
+fn sizes(items: &[Decoded]) -> Vec<usize> {
+    items
+        .iter()
+        .map(|item| match item {
+            Decoded::Frame(f) => f.size_hint(),
+            Decoded::Heartbeat => 0,
+        })
+        .collect()
+}
+
+/// One frame as a peer might put it on the wire, well formed or not: LF or CR LF line
+/// ends, header text with escapes (defined or not), CRs, colons and non-ASCII, a
+/// content-length that is right, wrong, invalid or absent, any body, and a NUL at the
+/// end or not, after zero to two heart-beats.
+fn wire_frame() -> impl Strategy<Value = Vec<u8>> {
+    let eol = || prop_oneof![4 => Just("\n"), 1 => Just("\r\n")];
+    let text = || {
+        prop_oneof![
+            24 => "[a-z/é: -]{0,8}",
+            4 => "[a-z]{0,3}\\\\[\\\\nc][a-z]{0,3}",
+            1 => "[a-z:\\\\\r é-]{0,8}|\\\\[\\\\ncrt]",
+        ]
+    };
+    let content_length = prop_oneof![
+        6 => Just(None),
+        6 => Just(Some(String::new())), // the body's length
+        1 => "[0-9]{1,3}|-1|x|99999999999999999999999".prop_map(Some),
+    ];
+    (
+        prop::collection::vec(eol(), 0..3),
+        (command(), eol()),
+        prop::collection::vec(((text(), text()), eol()), 0..5),
+        (content_length, 0usize..6, eol()),
+        eol(),
+        prop::collection::vec(prop_oneof![200 => 1u8.., 1 => Just(0u8)], 0..40),
+        prop_oneof![30 => Just(Some(0u8)), 1 => Just(None), 1 => any::<u8>().prop_map(Some)],
+    )
+        .prop_map(
+            |(heartbeats, (command, eol1), headers, (cl, cl_at, cl_eol), blank, body, end)| {
+                let mut lines: Vec<String> = headers
+                    .into_iter()
+                    .map(|((n, v), eol)| format!("{n}:{v}{eol}"))
+                    .collect();
+                if let Some(cl) = cl {
+                    let value = if cl.is_empty() {
+                        body.len().to_string()
+                    } else {
+                        cl
+                    };
+                    let at = cl_at.min(lines.len());
+                    lines.insert(at, format!("content-length:{value}{cl_eol}"));
+                }
+                let mut wire = heartbeats.concat().into_bytes();
+                wire.extend_from_slice(
+                    format!("{command}{eol1}{}{blank}", lines.concat()).as_bytes(),
+                );
+                wire.extend_from_slice(&body);
+                wire.extend(end);
+                wire
+            },
+        )
+}
+
+/// Streams of such frames, now and then with a few bytes changed.
+fn wire_stream() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec(wire_frame(), 1..5),
+        prop_oneof![
+            6 => Just(Vec::new()),
+            1 => prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..3),
+        ],
+    )
+        .prop_map(|(frames, changes)| {
+            let mut wire = frames.concat();
+            for (at, byte) in changes {
+                if !wire.is_empty() {
+                    let i = at.index(wire.len());
+                    wire[i] = byte;
+                }
+            }
+            wire
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// The fast path is invisible: in every split, the same frames (buffers sized the
+    /// same), heart-beats and error, word for word, as the state machine alone.
+    #[test]
+    fn fast_path_agrees_with_the_state_machine(
+        version in maybe_version(),
+        limits in limits(),
+        wire in wire_stream(),
+        sizes_ in prop::collection::vec(0usize..64, 1..6),
+    ) {
+        let chunkings = [vec![&wire[..]], split(&wire, &sizes_), wire.chunks(1).collect()];
+        for chunks in &chunkings {
+            let fast = outcome_of(limited_decoder(version, limits), chunks);
+            let slow = outcome_of(limited_decoder(version, limits).without_fast_path(), chunks);
+            prop_assert_eq!(sizes(&fast.0), sizes(&slow.0));
+            for item in fast.0.iter().chain(&slow.0) {
+                if let Decoded::Frame(frame) = item {
+                    check_lookups(frame);
+                }
+            }
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// Fed whole or one byte at a time (when the fast path can never see a whole
+    /// frame), a stream gives the same frames and heart-beats, and fails or not alike;
+    /// within the default limits it fails with the same error too.
+    #[test]
+    fn whole_and_bytewise_agree(
+        version in maybe_version(),
+        limits in limits(),
+        wire in wire_stream(),
+    ) {
+        let whole = outcome(version, limits, &[&wire]);
+        let bytewise = outcome(version, limits, &wire.chunks(1).collect::<Vec<_>>());
+        if limits.max_frame_size == Limits::default().max_frame_size {
+            prop_assert_eq!(whole, bytewise);
+        } else {
+            prop_assert_eq!(coarse(whole), coarse(bytewise));
+        }
+    }
 }
