@@ -20,6 +20,7 @@ mod direct;
 mod dispatch;
 mod handshake;
 mod heartbeat;
+mod idmap;
 mod io;
 mod leader;
 mod outbox;
@@ -27,7 +28,6 @@ mod queue;
 mod reader;
 mod waker;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -42,6 +42,7 @@ use crate::frame::{check_header, Frame, Version};
 use crate::transport::{self, Endpoint, RawIo};
 
 pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
+use idmap::IdMap;
 pub(crate) use leader::{lead_until, Lead};
 use outbox::{Origin, Outbox};
 pub(crate) use queue::{Empty, Queue};
@@ -122,8 +123,8 @@ struct State {
     close_reason: Option<String>,
     /// The client itself asked to disconnect (so a close is expected, not a loss).
     closing: bool,
-    receipts: HashMap<String, Sender<Result<()>>>,
-    subs: HashMap<String, SubEntry>,
+    receipts: IdMap<Sender<Result<()>>>,
+    subs: IdMap<SubEntry>,
     /// The last few subscription ids given up, newest last: a delivery the broker had in
     /// flight may still name them (see `reader::late_delivery_error`).
     unsubscribed: std::collections::VecDeque<String>,
