@@ -213,3 +213,53 @@ fn a_slow_reader_gets_every_large_frame_whole_and_in_order() {
     client.disconnect().unwrap();
     server.join();
 }
+
+/// A burst of large frames is written in batches; the frames left over when the caller
+/// stops must still leave within moments, with no further call from the caller. (On a
+/// machine so slow that the sends do not come close enough together to make a burst,
+/// nothing is deferred and this passes without testing the flush timer; the library is
+/// built optimised for tests so that they do.)
+fn burst_tail_is_flushed(start: fn(Box<dyn FnOnce(fake::Peer) + Send>) -> fake::Fake) {
+    const N: usize = 10;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = start(Box::new(move |mut p| {
+        p.handshake("1.2", "0,0");
+        for seq in 0..N {
+            let f = p.expect("SEND");
+            assert_eq!(f.header("seq"), Some(seq.to_string().as_str()));
+            assert!(f.body == body(1, seq * 3), "message {seq}: body differs");
+        }
+        tx.send(Instant::now()).unwrap();
+        p.serve_until_disconnect();
+    }));
+    let client = Client::connect(&server.url, &quick()).unwrap();
+    // Made beforehand: the sends must come close enough together to make a burst.
+    let bodies: Vec<_> = (0..N)
+        .map(|seq| (seq.to_string(), body(1, seq * 3)))
+        .collect();
+    for (ss, b) in &bodies {
+        client.send("/queue/w", &[("seq", ss)], b).unwrap();
+    }
+    let sent = Instant::now();
+    // No call into the client until the server has everything (or gives up).
+    let got = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the end of the burst never reached the server");
+    let late = got.saturating_duration_since(sent);
+    assert!(
+        late < Duration::from_millis(100),
+        "the tail came {late:?} late"
+    );
+    client.disconnect().unwrap();
+    server.join();
+}
+
+#[test]
+fn the_tail_of_a_burst_leaves_without_another_call_over_tcp() {
+    burst_tail_is_flushed(fake::tcp);
+}
+
+#[test]
+fn the_tail_of_a_burst_leaves_without_another_call_over_ws() {
+    burst_tail_is_flushed(fake::ws);
+}

@@ -1,4 +1,4 @@
-//! A caller that owns the socket's write side while it writes one large frame.
+//! A caller that owns the socket's write side while it writes large frames.
 //!
 //! Handed to the I/O thread, a large frame costs a copy into the outbox and, once the
 //! socket buffer is full, a wake-up and a context switch between the caller and the I/O
@@ -10,6 +10,15 @@
 //! copy on WebSocket. A large frame that finds the I/O thread finishing a batch waits
 //! for it rather than queue behind it, so that a stream of large frames stays with the
 //! caller.
+//!
+//! Within a burst (large frames less than [`BURST_GAP`] apart) frames are batched: they
+//! are encoded into the outbox, and the frame that would take it past [`BATCH`] bytes
+//! writes them all with one `sendmsg`. Each write wakes the reader on the other end, and
+//! on a virtual machine that wake-up costs more than the copy: 1 MiB batches publish
+//! 64 KiB frames about 60% faster than one write per frame (the same 1 MiB a buffered
+//! single-threaded client uses). Frames left over when the caller stops go out when the
+//! flush timer fires, [`FLUSH_DELAY`] after the last one, through the I/O thread; a frame
+//! after a pause, and a frame whose caller will wait for an answer, are never held back.
 //!
 //! `writer_busy`, under the outbox lock, keeps everybody else off the write side
 //! meanwhile: other large frames wait for it, small ones queue behind it (write-through
@@ -27,11 +36,33 @@ use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
 use crate::transport::poll_once;
 
-use super::outbox::{write_through, Outbox};
+use super::outbox::{write_through, Origin, Outbox};
 use super::{debug, lock, Shared};
 
 /// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
 pub(crate) const LARGE_FRAME: usize = 16 << 10;
+
+/// A large frame sent this soon after the previous one is part of a burst.
+const BURST_GAP: Duration = Duration::from_micros(100);
+
+/// A burst's frames are written in batches of about this many bytes.
+const BATCH: usize = 1 << 20;
+
+/// How long after the last frame of a burst the flush timer has the I/O thread write
+/// what is left in the outbox. Each deferred frame moves the deadline (at most every
+/// half of it, to save syscalls), so that a running burst is never interrupted.
+pub(crate) const FLUSH_DELAY: Duration = Duration::from_micros(200);
+
+/// Where a large frame goes; see [`Shared::route_large`].
+pub(crate) enum Route {
+    /// Into the outbox, to be written with the next frames of its burst (or by the I/O
+    /// thread when the flush timer fires first).
+    Defer,
+    /// To the socket, from the caller's thread, with what waits in the outbox first.
+    Direct(RawFd),
+    /// Into the outbox, for the I/O thread, like a small frame.
+    Queue,
+}
 
 /// How long a writer waits for room before it looks whether the session still runs.
 const WRITER_SLICE: Duration = Duration::from_millis(10);
@@ -51,18 +82,41 @@ enum Written {
 }
 
 impl Shared {
-    /// For a large frame from an application thread on a plain socket: claims the write
-    /// side once nobody else writes to the socket (the I/O thread finishing its batch,
-    /// another direct writer), waiting at most the send timeout. Gives up at once when
-    /// bytes queue in the outbox meanwhile: the frame then goes behind them, through the
-    /// I/O thread. Returns the socket to write to when claimed (`writer_busy` is not yet
-    /// set: [`Shared::send_direct`] does that under the same lock).
-    pub(crate) fn claim_write_side<'a>(
+    /// Where a large frame (body of [`LARGE_FRAME`] or more) from an application thread
+    /// goes: see the module docs.
+    pub(crate) fn route_large<'a>(
         &'a self,
         mut ob: MutexGuard<'a, Outbox>,
         body_len: usize,
+        mode: Origin,
+    ) -> (MutexGuard<'a, Outbox>, Route) {
+        if ob.direct_fd.is_none() {
+            return (ob, Route::Queue);
+        }
+        let now = Instant::now();
+        let burst = ob
+            .last_large
+            .is_some_and(|t| now.saturating_duration_since(t) < BURST_GAP);
+        ob.last_large = Some(now);
+        let idle = !ob.io_writing && !ob.writer_busy;
+        if mode == Origin::Caller && burst && idle && ob.buf.len() + body_len < BATCH {
+            return (ob, Route::Defer);
+        }
+        let (ob, fd) = self.claim_write_side(ob);
+        (ob, fd.map_or(Route::Queue, Route::Direct))
+    }
+
+    /// Claims the write side once nobody else writes to the socket (the I/O thread
+    /// finishing its batch, another direct writer), waiting at most the send timeout.
+    /// Gives up at once when bytes queue in the outbox meanwhile: the frame then goes
+    /// behind them, through the I/O thread. Returns the socket to write to when claimed
+    /// (`writer_busy` is not yet set: [`Shared::send_direct`] does that under the same
+    /// lock).
+    fn claim_write_side<'a>(
+        &'a self,
+        mut ob: MutexGuard<'a, Outbox>,
     ) -> (MutexGuard<'a, Outbox>, Option<RawFd>) {
-        let Some(fd) = ob.direct_fd.filter(|_| body_len >= LARGE_FRAME) else {
+        let Some(fd) = ob.direct_fd else {
             return (ob, None);
         };
         let deadline = Instant::now() + self.settings.send_timeout;
@@ -103,6 +157,11 @@ impl Shared {
         ob.writer_busy = true;
         // Bytes queued before this frame go first; the outbox is free for the others.
         let mut pending = std::mem::take(&mut ob.buf);
+        if !pending.is_empty() && ob.flush_at.take().is_some() {
+            // What the flush timer was armed for goes out now: a timer firing later would
+            // only cost the I/O thread a wake-up (and interrupt the next batch).
+            self.flush_timer.disarm();
+        }
         if ob.space_waiters > 0 {
             self.outbox_space.notify_all();
         }

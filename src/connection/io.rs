@@ -164,14 +164,19 @@ impl<'a> Io<'a> {
                 timeout = Some(timeout.map_or(LEADER_WINDOW, |t| t.min(LEADER_WINDOW)));
             }
             let fd = poll_socket.then(|| self.parts.stream.raw_fd());
-            let (readable, wake) = match poll(fd, self.shared, unwritten, timeout) {
+            let woke = match poll(fd, self.shared, unwritten, timeout) {
                 Ok(r) => r,
                 Err(e) => return End::Lost(format!("poll failed: {e}")),
             };
-            self.shared.awake();
-            if wake {
+            if woke.waker {
                 self.shared.waker.drain();
             }
+            if woke.timer {
+                self.shared.flush_timer.drain();
+            }
+            // The loop's next turn takes the outbox: that flushes what the timer was for.
+            self.shared.awake(woke.timer);
+            let readable = woke.readable;
             if poll_socket && (readable || more_to_read) {
                 let mut rs = lock(&self.shared.read_side);
                 let r = rs.read_from(
@@ -328,14 +333,24 @@ impl<'a> Io<'a> {
     }
 }
 
-/// Waits for the socket (readable; writable when `want_write`), when given, or the waker.
-/// Returns (socket readable or hung up, waker fired).
+/// What `poll` saw.
+struct Woke {
+    /// The socket is readable or hung up.
+    readable: bool,
+    /// The waker fired.
+    waker: bool,
+    /// The flush timer fired.
+    timer: bool,
+}
+
+/// Waits for the socket (readable; writable when `want_write`), when given, the waker or
+/// the flush timer.
 fn poll(
     socket: Option<std::os::fd::RawFd>,
     shared: &Shared,
     want_write: bool,
     timeout: Option<Duration>,
-) -> std::io::Result<(bool, bool)> {
+) -> std::io::Result<Woke> {
     let mut events = libc::POLLIN;
     if want_write {
         events |= libc::POLLOUT;
@@ -352,6 +367,11 @@ fn poll(
             events: libc::POLLIN,
             revents: 0,
         },
+        libc::pollfd {
+            fd: shared.flush_timer.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     let ms = match timeout {
         None => -1,
@@ -359,7 +379,7 @@ fn poll(
         Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
     };
     loop {
-        // SAFETY: `fds` is a live array of two initialised pollfd structs, and its length
+        // SAFETY: `fds` is a live array of three initialised pollfd structs, and its length
         // is passed along with it.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if r >= 0 {
@@ -371,8 +391,9 @@ fn poll(
         }
     }
     let hangup = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
-    Ok((
-        fds[0].revents & hangup != 0,
-        fds[1].revents & libc::POLLIN != 0,
-    ))
+    Ok(Woke {
+        readable: fds[0].revents & hangup != 0,
+        waker: fds[1].revents & libc::POLLIN != 0,
+        timer: fds[2].revents & libc::POLLIN != 0,
+    })
 }

@@ -99,11 +99,14 @@ impl Shared {
         }
     }
 
-    /// The I/O thread is back from poll.
-    pub(crate) fn awake(&self) {
+    /// The I/O thread is back from poll (woken by the flush timer when `timer_fired`).
+    pub(crate) fn awake(&self, timer_fired: bool) {
         let mut ob = lock(&self.outbox);
         ob.io_sleeping = false;
         ob.io_polls_socket = true;
+        if timer_fired {
+            ob.flush_at = None;
+        }
     }
 
     /// An end a leader met, for the I/O thread to end with.

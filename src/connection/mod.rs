@@ -163,6 +163,8 @@ pub(crate) struct Shared {
     outbox: Mutex<Outbox>,
     outbox_space: Condvar,
     waker: waker::Waker,
+    /// Wakes the I/O thread to flush a batch of large frames a caller left in the outbox.
+    flush_timer: waker::Timer,
     state: Mutex<State>,
     jobs: Arc<Queue<dispatch::Job>>,
     dispatch_thread: Mutex<Option<ThreadId>>,
@@ -202,6 +204,7 @@ impl Shared {
         };
         let est = handshake::establish(opened, config, deadline)?;
         let waker = waker::Waker::new().map_err(|e| Error::io("eventfd", &e))?;
+        let flush_timer = waker::Timer::new().map_err(|e| Error::io("timerfd", &e))?;
         let jobs = Queue::new();
         let shared = Arc::new(Shared {
             info: est.info.clone(),
@@ -218,6 +221,8 @@ impl Shared {
                 buf: Vec::new(),
                 scratch: Vec::new(),
                 io_writing: false,
+                flush_at: None,
+                last_large: None,
                 writer_busy: false,
                 wrote_at: None,
                 direct_buf: Vec::new(),
@@ -236,6 +241,7 @@ impl Shared {
             }),
             outbox_space: Condvar::new(),
             waker,
+            flush_timer,
             state: Mutex::new(State::default()),
             jobs: Arc::clone(&jobs),
             dispatch_thread: Mutex::new(None),

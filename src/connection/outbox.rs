@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
 use crate::transport::Framing;
 
-use super::direct::LARGE_FRAME;
+use super::direct::{Route, FLUSH_DELAY, LARGE_FRAME};
 use super::{debug, lock, Shared};
 
 /// Bytes callers may queue ahead of the socket before `send` waits (send timeout). Small
@@ -46,6 +46,11 @@ pub(crate) struct Outbox {
     /// The I/O thread has bytes of its own to write (a batch it took from here, replies):
     /// no caller may write directly until they are out.
     pub(crate) io_writing: bool,
+    /// When the flush timer, armed for frames left in here (`direct.rs`), fires; `None`
+    /// once it did.
+    pub(crate) flush_at: Option<Instant>,
+    /// When the last large frame was sent: the next one within a moment makes a burst.
+    pub(crate) last_large: Option<Instant>,
     /// A caller writes a large frame to the socket itself, outside this lock (see
     /// `direct.rs`): nobody else writes until it lets go.
     pub(crate) writer_busy: bool,
@@ -125,7 +130,17 @@ impl Shared {
             !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
         };
         let mut guard = lock(&self.outbox);
-        if may_wait && over(&guard) {
+        let mut defer = false;
+        if mode != Origin::Internal && body.len() >= LARGE_FRAME && !guard.closed {
+            let (g, route) = self.route_large(guard, body.len(), mode);
+            guard = g;
+            match route {
+                Route::Direct(fd) => return self.send_direct(guard, fd, headers, command, body),
+                Route::Defer => defer = true,
+                Route::Queue => {}
+            }
+        }
+        if may_wait && !defer && over(&guard) {
             let deadline = Instant::now() + self.settings.send_timeout;
             guard.space_waiters += 1;
             while over(&guard) {
@@ -144,13 +159,6 @@ impl Shared {
         }
         if guard.closed {
             return Err(Error::Disconnected);
-        }
-        if mode != Origin::Internal {
-            let (g, direct) = self.claim_write_side(guard, body.len());
-            guard = g;
-            if let Some(fd) = direct {
-                return self.send_direct(guard, fd, headers, command, body);
-            }
         }
         let ob = &mut *guard;
         let version = self.info.version;
@@ -178,6 +186,20 @@ impl Shared {
                 debug::encoded_line(">>>", &whole)
             })
         };
+        if defer {
+            // The next frame of the burst writes it, or the I/O thread when the timer
+            // fires first.
+            let now = Instant::now();
+            if ob.flush_at.map_or(true, |at| at < now + FLUSH_DELAY / 2) {
+                self.flush_timer.arm(FLUSH_DELAY);
+                ob.flush_at = Some(now + FLUSH_DELAY);
+            }
+            drop(guard);
+            if let (Some(d), Some(line)) = (&self.settings.debug, line) {
+                d(&line);
+            }
+            return Ok(());
+        }
         let through = match mode {
             Origin::Awaiting => true,
             // A large frame is worth its own syscall: handing it to the I/O thread
