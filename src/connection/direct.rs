@@ -37,8 +37,8 @@ use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
 use crate::transport::poll_once;
 
-use super::outbox::{write_through, Origin, Outbox};
-use super::{debug, lock, Shared};
+use super::outbox::{head_and_body_line, write_through, Origin, Outbox};
+use super::{lock, Shared};
 
 /// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
 pub(crate) const LARGE_FRAME: usize = 16 << 10;
@@ -166,10 +166,7 @@ impl Shared {
         if ob.space_waiters > 0 {
             self.outbox_space.notify_all();
         }
-        ob.scratch.clear();
-        let mut w = FrameWriter::new(&mut ob.scratch, command, self.info.version);
-        headers(&mut w);
-        w.finish_head();
+        ob.encode_head(command, self.info.version, headers);
         let mut wire = std::mem::take(&mut ob.direct_buf);
         wire.clear();
         let raw = ob.framing.is_raw();
@@ -179,12 +176,7 @@ impl Shared {
             ob.framing
                 .write_frame_parts(&mut wire, &[&ob.scratch, body, b"\0"]);
         }
-        let line = self.settings.debug.is_some().then(|| {
-            let mut whole = ob.scratch.clone();
-            whole.extend_from_slice(body);
-            whole.push(0);
-            debug::encoded_line(">>>", &whole)
-        });
+        let line = (self.settings.debug.is_some()).then(|| head_and_body_line(&ob.scratch, body));
         drop(guard);
 
         let parts: &[&[u8]] = if raw {

@@ -232,7 +232,7 @@ impl<'a> Io<'a> {
             ob.buf.extend_from_slice(replies);
         } else {
             self.wbuf.extend_from_slice(replies);
-            ob.io_writing = true;
+            self.set_writing(&mut ob);
         }
     }
 

@@ -70,6 +70,31 @@ pub(crate) struct Outbox {
     pub(crate) served: bool,
 }
 
+impl Outbox {
+    /// Encodes a frame's command and headers, up to and with the blank line, into
+    /// `scratch` (for a caller that puts the body on the wire itself).
+    pub(crate) fn encode_head(
+        &mut self,
+        command: &str,
+        version: crate::frame::Version,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+    ) {
+        self.scratch.clear();
+        let mut w = FrameWriter::new(&mut self.scratch, command, version);
+        headers(&mut w);
+        w.finish_head();
+    }
+}
+
+/// The debug line of a frame given as its encoded head and its body.
+pub(crate) fn head_and_body_line(head: &[u8], body: &[u8]) -> String {
+    let mut whole = Vec::with_capacity(head.len() + body.len() + 1);
+    whole.extend_from_slice(head);
+    whole.extend_from_slice(body);
+    whole.push(0);
+    debug::encoded_line(">>>", &whole)
+}
+
 /// Plain sends a caller writes itself before the rest of a burst goes to the I/O thread.
 const BURST: u32 = 4;
 
@@ -173,18 +198,10 @@ impl Shared {
         } else {
             // WebSocket: the head goes through a small scratch buffer; the body is copied
             // once, masked, straight into the outgoing buffer.
-            ob.scratch.clear();
-            let mut w = FrameWriter::new(&mut ob.scratch, command, version);
-            headers(&mut w);
-            w.finish_head();
+            ob.encode_head(command, version, headers);
             ob.framing
                 .write_frame_parts(&mut ob.buf, &[&ob.scratch, body, b"\0"]);
-            debug.then(|| {
-                let mut whole = ob.scratch.clone();
-                whole.extend_from_slice(body);
-                whole.push(0);
-                debug::encoded_line(">>>", &whole)
-            })
+            debug.then(|| head_and_body_line(&ob.scratch, body))
         };
         if defer {
             // The next frame of the burst writes it, or the I/O thread when the timer

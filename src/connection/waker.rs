@@ -35,11 +35,7 @@ impl Waker {
 
     /// Clears pending wake-ups; called by the I/O thread after poll returns.
     pub(crate) fn drain(&self) {
-        let mut n: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from our own non-blocking eventfd.
-        unsafe {
-            libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8);
-        }
+        drain_counter(&self.fd);
     }
 
     pub(crate) fn fd(&self) -> RawFd {
@@ -107,15 +103,22 @@ impl Timer {
 
     /// Clears a fired timer; called by the I/O thread after poll returns.
     pub(crate) fn drain(&self) {
-        let mut n: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from our own non-blocking timerfd.
-        unsafe {
-            libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8);
-        }
+        drain_counter(&self.fd);
     }
 
     pub(crate) fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// Reads (and so resets) the 8-byte counter of an eventfd or timerfd; nothing to read
+/// (EAGAIN) is fine.
+fn drain_counter(fd: &OwnedFd) {
+    let mut n: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a live u64 from a descriptor we own, opened
+    // non-blocking.
+    unsafe {
+        libc::read(fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8);
     }
 }
 
