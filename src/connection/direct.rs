@@ -120,22 +120,11 @@ impl Shared {
         let Some(fd) = ob.direct_fd else {
             return (ob, None);
         };
-        let deadline = Instant::now() + self.settings.send_timeout;
         let busy = |ob: &Outbox| ob.io_writing || ob.writer_busy;
         if busy(&ob) && ob.buf.is_empty() && !ob.closed {
-            ob.space_waiters += 1;
-            while busy(&ob) && ob.buf.is_empty() && !ob.closed {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                ob = self
-                    .outbox_space
-                    .wait_timeout(ob, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            ob.space_waiters -= 1;
+            ob = self
+                .wait_for_space(ob, |ob| busy(ob) && ob.buf.is_empty() && !ob.closed)
+                .0;
         }
         let free = !busy(&ob) && !ob.closed;
         (ob, free.then_some(fd))

@@ -6,6 +6,7 @@
 //! about to wait for an answer (or one sending a large frame, or the first few frames
 //! of a burst) writes the bytes itself, saving a wake-up and a context switch.
 
+use std::sync::MutexGuard;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -166,21 +167,11 @@ impl Shared {
             }
         }
         if may_wait && !defer && over(&guard) {
-            let deadline = Instant::now() + self.settings.send_timeout;
-            guard.space_waiters += 1;
-            while over(&guard) {
-                let now = Instant::now();
-                if now >= deadline {
-                    guard.space_waiters -= 1;
-                    return Err(Error::Timeout);
-                }
-                guard = self
-                    .outbox_space
-                    .wait_timeout(guard, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+            let (g, timed_out) = self.wait_for_space(guard, |ob| over(ob));
+            guard = g;
+            if timed_out {
+                return Err(Error::Timeout);
             }
-            guard.space_waiters -= 1;
         }
         if guard.closed {
             return Err(Error::Disconnected);
@@ -247,6 +238,23 @@ impl Shared {
             d(&line);
         }
         Ok(())
+    }
+
+    /// Waits on `outbox_space` while `blocked` holds, at most the send timeout; counted
+    /// in `space_waiters` meanwhile, so that whoever makes room knows to notify. Returns
+    /// the guard and whether it timed out with `blocked` still holding.
+    pub(crate) fn wait_for_space<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, Outbox>,
+        mut blocked: impl FnMut(&mut Outbox) -> bool,
+    ) -> (MutexGuard<'a, Outbox>, bool) {
+        guard.space_waiters += 1;
+        let (mut guard, result) = self
+            .outbox_space
+            .wait_timeout_while(guard, self.settings.send_timeout, |ob| blocked(ob))
+            .unwrap_or_else(|e| e.into_inner());
+        guard.space_waiters -= 1;
+        (guard, result.timed_out())
     }
 
     /// Appends wire bytes produced by a leader (pongs, a Close reply) to the outbox.
