@@ -22,7 +22,16 @@ fn eight_threads_send_through_one_client_in_per_thread_order() {
     // heart-beat receiver ({unexpected_message,resume} in its log) when credit flow
     // control pauses and resumes a connection that publishes this fast. A broker bug,
     // documented in the README; the flood itself is what this test is about.
-    let client = Client::connect(&url, &config(GUEST).heartbeat(0, 0)).unwrap();
+    // Generous waits: on a loaded machine RabbitMQ's credit flow can hold a
+    // publisher back for a long time, and this test is about integrity and order.
+    let client = Client::connect(
+        &url,
+        &config(GUEST)
+            .heartbeat(0, 0)
+            .send_timeout(Duration::from_secs(120))
+            .receipt_timeout(Duration::from_secs(120)),
+    )
+    .unwrap();
     let q = format!("/queue/{}", unique("conc"));
     let sub = Arc::new(
         client
@@ -47,7 +56,7 @@ fn eight_threads_send_through_one_client_in_per_thread_order() {
     let mut done = 0;
     while done < THREADS {
         let m = sub
-            .recv_timeout(Duration::from_secs(30))
+            .recv_timeout(Duration::from_secs(120))
             .expect("messages keep coming");
         if m.header("x-thread") == Some("done") {
             done += 1;

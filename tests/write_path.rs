@@ -281,10 +281,7 @@ fn burst_tail_is_flushed(start: fn(Box<dyn FnOnce(fake::Peer) + Send>) -> fake::
         .recv_timeout(Duration::from_secs(5))
         .expect("the end of the burst never reached the server");
     let late = got.saturating_duration_since(sent);
-    assert!(
-        late < Duration::from_secs(1),
-        "the tail came {late:?} late"
-    );
+    assert!(late < Duration::from_secs(1), "the tail came {late:?} late");
     client.disconnect().unwrap();
     server.join();
 }

@@ -70,8 +70,12 @@ pub(crate) struct Opened {
 /// peer when the upgrade is refused; [`Error::Protocol`] for an upgrade answer that is
 /// malformed or wrong.
 pub(crate) fn open(ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
+    // The TLS context first: setting it up (OpenSSL's algorithm fetches, the CA file)
+    // is slow, many times so under valgrind, and a server's handshake timeout (5 s on
+    // RabbitMQ) runs from the TCP accept.
+    let connector = tls_connector(ep, config)?;
     let tcp = tcp::connect(ep, deadline)?;
-    finish(Box::new(tcp), ep, config, deadline)
+    finish(Box::new(tcp), connector, ep, config, deadline)
 }
 
 /// Like [`open`] over a stream the caller already connected (`Client::over`): no TCP
@@ -90,14 +94,28 @@ pub(crate) fn open_over(
             ep.peer()
         ))
     })?;
-    finish(io, ep, config, deadline)
+    let connector = tls_connector(ep, config)?;
+    finish(io, connector, ep, config, deadline)
 }
 
-fn finish(io: Box<dyn RawIo>, ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
-    let mut stream = if ep.scheme.is_tls() {
-        tls::handshake(io, ep, config, deadline)?
-    } else {
-        Stream::plain(io, ep.peer())
+/// The TLS context for wss/ssl, none for the plain schemes.
+fn tls_connector(ep: &Endpoint, config: &Config) -> Result<Option<native_tls::TlsConnector>> {
+    ep.scheme
+        .is_tls()
+        .then(|| tls::connector(config))
+        .transpose()
+}
+
+fn finish(
+    io: Box<dyn RawIo>,
+    connector: Option<native_tls::TlsConnector>,
+    ep: &Endpoint,
+    config: &Config,
+    deadline: Instant,
+) -> Result<Opened> {
+    let mut stream = match connector {
+        Some(connector) => tls::handshake(io, &connector, ep, config, deadline)?,
+        None => Stream::plain(io, ep.peer()),
     };
     if !ep.scheme.is_websocket() {
         return Ok(Opened {

@@ -88,20 +88,21 @@ fn read_ca_file(path: &Path) -> Result<Vec<Certificate>> {
     Ok(certs)
 }
 
-/// Runs the TLS client handshake over `io` (already non-blocking) within `deadline`,
-/// with SNI and host name verification against the URL's host (an IP literal is checked
-/// against the certificate's IP addresses and is not sent as SNI).
+/// Runs the TLS client handshake with `connector` (from [`connector`]) over `io`
+/// (already non-blocking) within `deadline`, with SNI and host name verification
+/// against the URL's host (an IP literal is checked against the certificate's IP
+/// addresses and is not sent as SNI).
 ///
 /// Errors: [`Error::Timeout`]; [`Error::Tls`] for everything else, including a failed
 /// certificate verification, whose text carries OpenSSL's reason ("certificate verify
 /// failed", then e.g. "unable to get local issuer certificate" or "hostname mismatch").
 pub(crate) fn handshake(
     io: Box<dyn RawIo>,
+    connector: &TlsConnector,
     ep: &Endpoint,
     config: &Config,
     deadline: Instant,
 ) -> Result<Stream> {
-    let connector = connector(config)?;
     let peer = ep.peer();
     let fd = raw_fd_of(&io);
     let mut attempt = connector.connect(&ep.host, io);
