@@ -132,6 +132,12 @@ impl Shared {
 /// Reads a plain socket by its descriptor (a leader cannot use the I/O thread's stream).
 struct FdReader(RawFd);
 
+impl super::reader::Source for FdReader {
+    fn direct_fd(&self) -> Option<RawFd> {
+        Some(self.0)
+    }
+}
+
 impl Read for FdReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         // SAFETY: the descriptor stays open while the session is connected (the leader

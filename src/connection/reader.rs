@@ -2,7 +2,8 @@
 //! what is decoded (receipts, messages, ERROR). Whoever reads the socket holds the
 //! [`ReadSide`]: the I/O thread, or a leader (see `leader.rs`).
 
-use std::io::{ErrorKind, Read};
+use std::io::{self, ErrorKind, Read};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -18,6 +19,24 @@ pub(crate) const READ_CHUNK: usize = 256 << 10;
 /// Reads per turn of the I/O thread before writes and timers get their turn again (a
 /// leader reads one chunk at a time, and stops as soon as its answer is there).
 pub(crate) const READS_PER_TURN: usize = 16;
+/// The least body still to come for which a read goes straight into the frame's own
+/// buffer (see [`Source::read_spare`]) rather than through the read buffer.
+pub(crate) const DIRECT_BODY: usize = 16 << 10;
+
+/// What the read side reads from: the session's stream, or the socket under it.
+pub(crate) trait Source: Read {
+    /// The socket's descriptor when reads may bypass `read` and go to the kernel
+    /// directly (into memory not yet initialised); `None` when bytes must come through
+    /// `read` (TLS).
+    fn direct_fd(&self) -> Option<RawFd>;
+}
+
+impl Source for crate::transport::Stream {
+    fn direct_fd(&self) -> Option<RawFd> {
+        (!self.is_tls()).then(|| self.raw_fd())
+    }
+}
+
 /// Framing, decoder and buffers of the reading side.
 pub(crate) struct ReadSide {
     framing: Framing,
@@ -71,7 +90,7 @@ impl ReadSide {
     pub(crate) fn read_from(
         &mut self,
         shared: &Shared,
-        src: &mut dyn Read,
+        src: &mut dyn Source,
         peer: &str,
         max_reads: usize,
     ) -> std::result::Result<bool, End> {
@@ -80,9 +99,9 @@ impl ReadSide {
             self.rbuf = vec![0; READ_CHUNK];
         }
         for _ in 0..max_reads {
-            let n = match src.read(&mut self.rbuf) {
-                Ok(0) => return Err(End::PeerClosed(String::new())),
-                Ok(n) => n,
+            let n = match self.read_once(src) {
+                Ok((0, _)) => return Err(End::PeerClosed(String::new())),
+                Ok((_, tail)) => tail,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(End::Lost(format!("read from {peer} failed: {e}"))),
@@ -95,6 +114,51 @@ impl ReadSide {
             r?;
         }
         Ok(true)
+    }
+
+    /// One read from `src`. Returns the bytes read, and how many of them are in the read
+    /// buffer, waiting to be decoded.
+    ///
+    /// When the bytes next on the wire are the rest of a large body, and the socket can
+    /// be read directly, one `readv` puts that rest straight into the frame's own buffer
+    /// and what follows into the read buffer: a large body is not copied out of the
+    /// read buffer, and the read buffer need not be as large as the frames.
+    fn read_once(&mut self, src: &mut dyn Source) -> io::Result<(usize, usize)> {
+        let room = self.framing.payload_room();
+        let direct = match src.direct_fd() {
+            Some(fd) if room >= DIRECT_BODY => {
+                self.decoder.body_spare(DIRECT_BODY).map(|s| (fd, s))
+            }
+            _ => None,
+        };
+        let Some((fd, spare)) = direct else {
+            let n = src.read(&mut self.rbuf)?;
+            return Ok((n, n));
+        };
+        let len = spare.len().min(room);
+        let iov = [
+            libc::iovec {
+                iov_base: spare.as_mut_ptr().cast(),
+                iov_len: len,
+            },
+            libc::iovec {
+                iov_base: self.rbuf.as_mut_ptr().cast(),
+                iov_len: self.rbuf.len(),
+            },
+        ];
+        // SAFETY: both regions are live, writable and as long as given (the first is
+        // spare capacity of the frame's buffer, which the kernel writes and never
+        // reads); `iov` outlives the call. The caller keeps `fd` open.
+        let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        let body = n.min(len);
+        // SAFETY: readv filled the first `body` bytes of the spare slice, `body <= len`.
+        unsafe { self.decoder.body_filled(body) };
+        self.framing.payload_taken(body);
+        Ok((n, n - body))
     }
 
     /// Takes the framing off wire bytes and decodes the STOMP bytes inside.

@@ -1,5 +1,7 @@
 //! Bytes to frames: the incremental `Decoder`.
 
+use std::mem::MaybeUninit;
+
 use super::fast::{self, Scratch};
 use super::scan::find_nul_or;
 use super::{escapes_headers, Frame, HeaderIndex, Version};
@@ -208,6 +210,43 @@ impl Decoder {
             self.failed = Some(e.clone());
         }
         result
+    }
+
+    /// Room for the rest of a `content-length` body whose head is decoded and of
+    /// which at least `min` bytes are still to come: the spare capacity of the frame's
+    /// own buffer, exactly as long as the bytes missing. A reader may read from the
+    /// socket straight into it, sparing the copy out of its read buffer, and then
+    /// reports what it read with [`Decoder::body_filled`]. `None` otherwise (between
+    /// frames, in the head, a body without `content-length`, a stuck decoder).
+    pub(crate) fn body_spare(&mut self, min: usize) -> Option<&mut [MaybeUninit<u8>]> {
+        match self.state {
+            State::Body { remaining } if remaining >= min.max(1) && self.failed.is_none() => {
+                // start_body reserved the whole body and its NUL: no reallocation here.
+                Some(&mut self.buffer.spare_capacity_mut()[..remaining])
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes `n` body bytes written into the front of [`Decoder::body_spare`]'s slice.
+    ///
+    /// # Safety
+    ///
+    /// The first `n` bytes of the slice `body_spare` returned last must have been
+    /// written, and `n` must not exceed its length.
+    pub(crate) unsafe fn body_filled(&mut self, n: usize) {
+        let State::Body { remaining } = self.state else {
+            debug_assert!(n == 0, "body_filled outside a body");
+            return;
+        };
+        debug_assert!(n <= remaining && self.buffer.len() + n <= self.buffer.capacity());
+        let n = n.min(remaining);
+        // SAFETY: the caller wrote the first `n` bytes of the spare capacity, and
+        // `n <= remaining <= capacity - len` (start_body reserved the body).
+        unsafe { self.buffer.set_len(self.buffer.len() + n) };
+        self.state = State::Body {
+            remaining: remaining - n,
+        };
     }
 
     fn step(&mut self, input: &mut &[u8]) -> Result<Option<Decoded>> {

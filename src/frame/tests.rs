@@ -1481,3 +1481,63 @@ proptest! {
         }
     }
 }
+
+/// A reader that writes large bodies straight into the decoder's buffer (as the
+/// connection does on plain sockets) gets the same frames as one that feeds every byte
+/// through `decode`, whatever the split.
+#[test]
+fn body_read_into_the_frame_buffer_matches_decode() {
+    let body: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let mut wire =
+        format!("MESSAGE\nsubscription:0\ncontent-length:{}\n\n", body.len()).into_bytes();
+    wire.extend(&body);
+    wire.extend(b"\0\nMESSAGE\nsubscription:0\ncontent-length:3\n\na\0b\0\n");
+    wire.extend(format!("SEND\ncontent-length:{}\n\n", body.len()).as_bytes());
+    wire.extend(&body);
+    wire.push(0);
+    let expected = decode_all(Some(Version::V1_2), &wire).unwrap();
+    for (step, take) in [
+        (1, 1),
+        (13, 999),
+        (100, 1 << 20),
+        (8192, 7),
+        (1 << 20, 1 << 20),
+    ] {
+        let mut d = decoder(Some(Version::V1_2));
+        let mut got = Vec::new();
+        let mut pos = 0;
+        let mut direct = 0;
+        while pos < wire.len() {
+            if let Some(spare) = d.body_spare(1) {
+                let n = spare.len().min(take).min(wire.len() - pos);
+                for (dst, &src) in spare.iter_mut().zip(&wire[pos..pos + n]) {
+                    dst.write(src);
+                }
+                // SAFETY: the loop above wrote the first `n` bytes of `spare`.
+                unsafe { d.body_filled(n) };
+                pos += n;
+                direct += n;
+                continue;
+            }
+            let end = (pos + step).min(wire.len());
+            let mut input = &wire[pos..end];
+            while let Some(item) = d.decode(&mut input).unwrap() {
+                got.push(item);
+            }
+            pos = end;
+        }
+        assert_eq!(got, expected, "step {step}, take {take}");
+        if step < body.len() {
+            assert!(direct > 0, "step {step}: no body byte went straight in");
+        }
+    }
+    // Nothing to fill between frames, in a head, or in a body to the first NUL.
+    let mut d = decoder(Some(Version::V1_2));
+    assert!(d.body_spare(1).is_none());
+    let mut input = &b"SEND\nx:y\n"[..];
+    assert!(d.decode(&mut input).unwrap().is_none());
+    assert!(d.body_spare(1).is_none());
+    let mut input = &b"\nno length"[..];
+    assert!(d.decode(&mut input).unwrap().is_none());
+    assert!(d.body_spare(1).is_none());
+}

@@ -54,6 +54,23 @@ impl Framing {
         }
     }
 
+    /// How many of the next wire bytes are STOMP bytes that a reader may take off the
+    /// socket itself (reporting them with [`Framing::payload_taken`]): all of them on
+    /// raw framing, the rest of the current data frame's payload on WebSocket.
+    pub(crate) fn payload_room(&self) -> usize {
+        match self {
+            Framing::Raw => usize::MAX,
+            Framing::Ws(ws) => usize::try_from(ws.payload_remaining()).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Accounts for `n` bytes read past the framing, at most [`Framing::payload_room`].
+    pub(crate) fn payload_taken(&mut self, n: usize) {
+        if let Framing::Ws(ws) = self {
+            ws.payload_taken(n);
+        }
+    }
+
     /// Appends a heart-beat: raw `"\n"`; WebSocket a text message holding exactly `"\n"`.
     pub(crate) fn write_heartbeat(&mut self, out: &mut Vec<u8>) {
         match self {

@@ -268,6 +268,36 @@ impl WsFraming {
         Ok(ReadOutcome::default())
     }
 
+    /// Payload bytes of the current data frame still to come: bytes a reader may take
+    /// off the socket itself, without [`WsFraming::read`], as long as it then reports
+    /// them with [`WsFraming::payload_taken`]. 0 unless inside a data frame's payload.
+    pub(crate) fn payload_remaining(&self) -> u64 {
+        match self.state {
+            ReadState::Data { remaining, .. } if !self.close_received => remaining,
+            _ => 0,
+        }
+    }
+
+    /// Accounts for `n` payload bytes read past the framing (at most
+    /// [`WsFraming::payload_remaining`]), exactly as `read` would have.
+    pub(crate) fn payload_taken(&mut self, n: usize) {
+        let ReadState::Data { remaining, fin } = self.state else {
+            debug_assert!(n == 0, "payload taken outside a data frame");
+            return;
+        };
+        debug_assert!(n as u64 <= remaining);
+        let remaining = remaining.saturating_sub(n as u64);
+        if remaining > 0 {
+            self.state = ReadState::Data { remaining, fin };
+            return;
+        }
+        if fin {
+            self.message_open = false;
+            self.message_len = 0;
+        }
+        self.state = ReadState::Header;
+    }
+
     /// Moves header bytes from `input` into `self.header` until the header is complete
     /// (true) or the input is used up (false). Each input byte is looked at once.
     fn fill_header(&mut self, input: &[u8], pos: &mut usize) -> bool {
@@ -816,5 +846,60 @@ mod tests {
         let (payload, _, _) = feed(&mut framing(), &wire, 1).unwrap();
         assert_eq!(&payload[..300], &body[..300]);
         assert_eq!(&payload[300..], &body[..]);
+    }
+
+    /// A reader that takes data payload off the wire itself whenever the framing says
+    /// it may (as the connection does for large bodies) sees the same payload, replies
+    /// and message ends as one that feeds every byte through `read`.
+    #[test]
+    fn payload_taken_past_the_framing_matches_read() {
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i * 7) as u8).collect();
+        let mut wire = Vec::new();
+        wire.extend(server_frame(false, OP_BINARY, &big[..30_000]));
+        wire.extend(server_frame(true, OP_PING, b"p"));
+        wire.extend(server_frame(true, OP_CONTINUATION, &big[30_000..]));
+        wire.extend(server_frame(true, OP_TEXT, b"\n"));
+        wire.extend(server_frame(true, OP_BINARY, &big[..200]));
+        let mut expected = big.clone();
+        expected.extend(b"\n");
+        expected.extend(&big[..200]);
+        for (step, take) in [
+            (1, 1),
+            (7, 5000),
+            (100, 1 << 20),
+            (4096, 3),
+            (1 << 20, 1 << 20),
+        ] {
+            let mut ws = framing();
+            let (mut payload, mut replies) = (Vec::new(), Vec::new());
+            let mut pos = 0;
+            while pos < wire.len() {
+                let room = ws.payload_remaining() as usize;
+                if room > 0 {
+                    let n = room.min(take).min(wire.len() - pos);
+                    payload.extend_from_slice(&wire[pos..pos + n]);
+                    ws.payload_taken(n);
+                    pos += n;
+                    continue;
+                }
+                let end = (pos + step).min(wire.len());
+                let out = ws
+                    .read(
+                        &wire[pos..end],
+                        &mut |d| {
+                            payload.extend_from_slice(d);
+                            Ok(())
+                        },
+                        &mut replies,
+                    )
+                    .unwrap();
+                assert!(out.closed.is_none());
+                pos = end;
+            }
+            assert!(payload == expected, "step {step}, take {take}");
+            assert_eq!(one_message(&replies).payload, b"p");
+            assert_eq!(ws.payload_remaining(), 0);
+            assert!(!ws.message_open, "the message did not end");
+        }
     }
 }
