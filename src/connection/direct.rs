@@ -177,7 +177,13 @@ impl Shared {
 
         let mut ob = lock(&self.outbox);
         ob.writer_busy = false;
-        ob.wrote_at = Some(Instant::now());
+        let now = Instant::now();
+        ob.wrote_at = Some(now);
+        // The gap to the next frame counts from here: a caller that sends back to back
+        // is still in its burst after writing a whole batch, which takes longer than
+        // the gap itself. (Counted from the start, every batch was followed by a frame
+        // written alone: twice the syscalls.)
+        ob.last_large = Some(now);
         if wire.capacity() <= KEEP_BUFFER {
             ob.direct_buf = wire;
         }

@@ -50,7 +50,8 @@ pub(crate) struct Outbox {
     /// When the flush timer, armed for frames left in here (`direct.rs`), fires; `None`
     /// once it did.
     pub(crate) flush_at: Option<Instant>,
-    /// When the last large frame was sent: the next one within a moment makes a burst.
+    /// When the last large frame was sent, or its direct write ended: the next one
+    /// within a moment makes a burst.
     pub(crate) last_large: Option<Instant>,
     /// A caller writes a large frame to the socket itself, outside this lock (see
     /// `direct.rs`): nobody else writes until it lets go.
