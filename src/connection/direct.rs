@@ -15,9 +15,9 @@
 //! are encoded into the outbox, and the frame that would take it past [`BATCH`] bytes
 //! writes them all with one `sendmsg`. Each write wakes the reader on the other end, and
 //! on a virtual machine that wake-up costs more than the copy: 512 KiB batches publish
-//! 64 KiB frames about 60% faster than one write per frame, as fast as 1 MiB batches
-//! (what the benchmark's buffered single-threaded client uses) with half the memory;
-//! 256 KiB batches are 40% slower. Frames left over when the caller stops go out when the
+//! 64 KiB frames about 60% faster than one write per frame, and 1 MiB batches (what the
+//! benchmark's buffered single-threaded client uses) 6-12% faster again (medians of 7
+//! interleaved runs, tcp and ws); 2 MiB gain nothing more. Frames left over when the caller stops go out when the
 //! flush timer fires, [`FLUSH_DELAY`] after the last one, through the I/O thread; a frame
 //! after a pause, and a frame whose caller will wait for an answer, are never held back.
 //!
@@ -47,7 +47,7 @@ pub(crate) const LARGE_FRAME: usize = 16 << 10;
 const BURST_GAP: Duration = Duration::from_micros(100);
 
 /// A burst's frames are written in batches of about this many bytes.
-const BATCH: usize = 512 << 10;
+const BATCH: usize = 1 << 20;
 
 /// How long after the last frame of a burst the flush timer has the I/O thread write
 /// what is left in the outbox. Each deferred frame moves the deadline (at most every
