@@ -29,23 +29,6 @@ fn message(i: usize) -> Vec<u8> {
     m
 }
 
-/// An unmasked server frame.
-fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    let n = payload.len();
-    if n < 126 {
-        out.push(n as u8);
-    } else if n < 65536 {
-        out.push(126);
-        out.extend((n as u16).to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend((n as u64).to_be_bytes());
-    }
-    out.extend(payload);
-    out
-}
-
 /// The messages as wire bytes: raw, or each in two or three WebSocket fragments with a
 /// ping between two of them.
 fn wire(ws: bool) -> Vec<u8> {
@@ -58,10 +41,10 @@ fn wire(ws: bool) -> Vec<u8> {
         }
         let (a, rest) = m.split_at(m.len() / 3);
         let (b, c) = rest.split_at(rest.len() / 2);
-        out.extend(ws_frame(false, 0x2, a));
-        out.extend(ws_frame(true, 0x9, b"ping"));
-        out.extend(ws_frame(false, 0x0, b));
-        out.extend(ws_frame(true, 0x0, c));
+        out.extend(fake::ws_frame(false, 0x2, a));
+        out.extend(fake::ws_frame(true, 0x9, b"ping"));
+        out.extend(fake::ws_frame(false, 0x0, b));
+        out.extend(fake::ws_frame(true, 0x0, c));
     }
     out
 }

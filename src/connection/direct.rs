@@ -17,9 +17,10 @@
 //! on a virtual machine that wake-up costs more than the copy: 512 KiB batches publish
 //! 64 KiB frames about 60% faster than one write per frame, and 1 MiB batches (what the
 //! benchmark's buffered single-threaded client uses) 6-12% faster again (medians of 7
-//! interleaved runs, tcp and ws); 2 MiB gain nothing more. Frames left over when the caller stops go out when the
-//! flush timer fires, [`FLUSH_DELAY`] after the last one, through the I/O thread; a frame
-//! after a pause, and a frame whose caller will wait for an answer, are never held back.
+//! interleaved runs, tcp and ws); 2 MiB gain nothing more. Frames left over when the
+//! caller stops go out when the flush timer fires, [`FLUSH_DELAY`] after the last one,
+//! through the I/O thread; a frame after a pause, and a frame whose caller will wait for
+//! an answer, are never held back.
 //!
 //! `writer_busy`, under the outbox lock, keeps everybody else off the write side
 //! meanwhile: other large frames wait for it, small ones queue behind it (write-through

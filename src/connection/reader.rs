@@ -20,7 +20,7 @@ pub(crate) const READ_CHUNK: usize = 256 << 10;
 /// leader reads one chunk at a time, and stops as soon as its answer is there).
 pub(crate) const READS_PER_TURN: usize = 16;
 /// The least body still to come for which a read goes straight into the frame's own
-/// buffer (see [`Source::read_spare`]) rather than through the read buffer.
+/// buffer (see [`ReadSide::read_once`]) rather than through the read buffer.
 pub(crate) const DIRECT_BODY: usize = 16 << 10;
 
 /// What the read side reads from: the session's stream, or the socket under it.

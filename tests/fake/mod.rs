@@ -215,19 +215,7 @@ impl Peer {
 
     /// ws: one unmasked server message.
     pub fn send_message(&mut self, opcode: u8, payload: &[u8]) {
-        let mut out = vec![0x80 | opcode];
-        let n = payload.len();
-        if n < 126 {
-            out.push(n as u8);
-        } else if n < 65536 {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-        out.extend_from_slice(payload);
-        let _ = self.stream.write_all(&out);
+        let _ = self.stream.write_all(&ws_frame(true, opcode, payload));
     }
 
     /// Reads CONNECT and answers CONNECTED with this version and heart-beat.
@@ -331,4 +319,21 @@ fn parse_stomp(b: &[u8]) -> Option<(Seen, usize)> {
         binary: false,
     };
     Some((seen, body_end + 1))
+}
+
+/// An unmasked server WebSocket frame: FIN when `fin`, then `opcode`, then `payload`.
+pub fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    let n = payload.len();
+    if n < 126 {
+        out.push(n as u8);
+    } else if n < 65536 {
+        out.push(126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
 }
