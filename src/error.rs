@@ -30,7 +30,8 @@ pub enum Error {
     /// reply. The connection is closed.
     Protocol(String),
     /// TLS setup, handshake or certificate verification failed. Check the CA file, the
-    /// host name in the URL, or the client certificate.
+    /// host name in the URL, or the client certificate. Also the answer to a `wss://` or
+    /// `ssl://` URL in a build without the `tls` cargo feature.
     Tls(String),
     /// A name lookup, connect, read or write failed at the operating-system level. The
     /// detail names the peer.

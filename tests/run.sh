@@ -9,9 +9,11 @@
 #  3. makes the Python venv ${STOMPWS_VENV:-/tmp/stompws-venv} with stomp.py 9.0.0
 #     (the reference client some tests compare with) and exports STOMPWS_PYTHON, and
 #     installs the tools of the C tests that are missing;
-#  4. runs `cargo test --all-targets` and the doc tests with STOMPWS_REQUIRE_BROKERS=1,
-#     so a test that cannot reach its broker fails instead of skipping (ARGS are passed
-#     to both; with a target selection such as --test NAME a single `cargo test ARGS`);
+#  4. runs `cargo test --all-targets`, the doc tests, and the unit tests of a build
+#     without the `tls` feature (`--no-default-features --lib`), with
+#     STOMPWS_REQUIRE_BROKERS=1, so a test that cannot reach its broker fails instead of
+#     skipping (ARGS are passed to all three; with a target selection such as
+#     --test NAME a single `cargo test ARGS`);
 #     the C side (examples, C test suite, valgrind, ASan, install + pkg-config) is one of
 #     those targets, tests/c_api.rs; step 3 installs what it needs (valgrind, g++...);
 #  5. stops the brokers it started (also on failure or interruption), never ones that
@@ -168,6 +170,10 @@ run_cargo_tests() {
 	else
 		cargo test --no-fail-fast --all-targets "$@" 2>&1 | tee -a "$CARGO_LOG" || rc=$?
 		cargo test --doc "$@" 2>&1 | tee -a "$CARGO_LOG" || rc=$?
+		# The unit tests again in a build without the `tls` feature (no OpenSSL linked):
+		# the plain transports, and wss/ssl refused with an error that says why.
+		cargo test --no-fail-fast --no-default-features --lib "$@" 2>&1 |
+			tee -a "$CARGO_LOG" || rc=$?
 	fi
 	# Sum the "test result: ok. 3 passed; 0 failed; 1 ignored; ..." lines.
 	read -r PASSED NFAILED IGNORED < <(

@@ -5,6 +5,7 @@
 //! url.rs        ws:// wss:// tcp:// ssl:// -> Endpoint
 //! tcp.rs        TCP connect within a deadline
 //! tls.rs        TLS through native-tls: CA file, client certificate, insecure mode
+//! no_tls.rs     tls.rs's stand-in without the `tls` feature: wss/ssl fail, saying why
 //! handshake.rs  the WebSocket upgrade request and the checks of its answer
 //! stream.rs     Stream (plain or TLS) and RawIo (what Client::over accepts)
 //! framing.rs    Framing: raw STOMP bytes, or STOMP in WebSocket messages
@@ -22,10 +23,16 @@ mod handshake;
 mod mask;
 mod stream;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
 mod tls;
 mod url;
 mod ws;
 
+#[cfg(all(test, feature = "tls"))]
+mod testpki;
 #[cfg(test)]
 mod testutil;
 
@@ -66,9 +73,9 @@ pub(crate) struct Opened {
 /// Errors: [`Error::Timeout`] when the deadline passes at any step; [`Error::Io`] naming
 /// `host:port` when the connect is refused or fails, or the peer closes during setup;
 /// [`Error::Tls`] for TLS failures (a certificate that fails verification says
-/// "certificate verify failed"); [`Error::Handshake`] with the HTTP status line and the
-/// peer when the upgrade is refused; [`Error::Protocol`] for an upgrade answer that is
-/// malformed or wrong.
+/// "certificate verify failed"), and for wss/ssl in a build without the `tls` feature;
+/// [`Error::Handshake`] with the HTTP status line and the peer when the upgrade is
+/// refused; [`Error::Protocol`] for an upgrade answer that is malformed or wrong.
 pub(crate) fn open(ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
     // The TLS context first: setting it up (OpenSSL's algorithm fetches, the CA file)
     // is slow, many times so under valgrind, and a server's handshake timeout (5 s on
@@ -99,7 +106,7 @@ pub(crate) fn open_over(
 }
 
 /// The TLS context for wss/ssl, none for the plain schemes.
-fn tls_connector(ep: &Endpoint, config: &Config) -> Result<Option<native_tls::TlsConnector>> {
+fn tls_connector(ep: &Endpoint, config: &Config) -> Result<Option<tls::TlsConnector>> {
     ep.scheme
         .is_tls()
         .then(|| tls::connector(config))
@@ -108,7 +115,7 @@ fn tls_connector(ep: &Endpoint, config: &Config) -> Result<Option<native_tls::Tl
 
 fn finish(
     io: Box<dyn RawIo>,
-    connector: Option<native_tls::TlsConnector>,
+    connector: Option<tls::TlsConnector>,
     ep: &Endpoint,
     config: &Config,
     deadline: Instant,

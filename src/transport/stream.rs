@@ -31,6 +31,7 @@ pub(crate) struct Stream {
 
 enum Inner {
     Plain(Box<dyn RawIo>),
+    #[cfg(feature = "tls")]
     Tls(Box<native_tls::TlsStream<Box<dyn RawIo>>>),
 }
 
@@ -44,6 +45,7 @@ impl Stream {
     }
 
     /// A stream whose TLS handshake is done.
+    #[cfg(feature = "tls")]
     pub(crate) fn tls(tls: native_tls::TlsStream<Box<dyn RawIo>>, peer: String) -> Stream {
         Stream {
             inner: Inner::Tls(Box::new(tls)),
@@ -55,6 +57,7 @@ impl Stream {
     pub(crate) fn raw_fd(&self) -> RawFd {
         match &self.inner {
             Inner::Plain(io) => raw_fd_of(io),
+            #[cfg(feature = "tls")]
             Inner::Tls(tls) => raw_fd_of(tls.get_ref()),
         }
     }
@@ -66,7 +69,11 @@ impl Stream {
 
     /// True when TLS runs on this stream.
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self.inner, Inner::Tls(_))
+        match self.inner {
+            Inner::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Inner::Tls(_) => true,
+        }
     }
 }
 
@@ -74,6 +81,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Plain(io) => io.read(buf),
+            #[cfg(feature = "tls")]
             Inner::Tls(tls) => tls.read(buf),
         }
     }
@@ -83,6 +91,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Plain(io) => io.write(buf),
+            #[cfg(feature = "tls")]
             Inner::Tls(tls) => tls.write(buf),
         }
     }
@@ -90,6 +99,7 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Plain(io) => io.flush(),
+            #[cfg(feature = "tls")]
             Inner::Tls(tls) => tls.flush(),
         }
     }
@@ -99,7 +109,7 @@ impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stream")
             .field("peer", &self.peer)
-            .field("tls", &matches!(self.inner, Inner::Tls(_)))
+            .field("tls", &self.is_tls())
             .field("fd", &self.raw_fd())
             .finish()
     }

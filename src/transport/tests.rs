@@ -2,7 +2,9 @@
 //! plain HTTP upgrade, refusals, silence, TLS with a throw-away CA.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+#[cfg(feature = "tls")]
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
@@ -10,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use tungstenite::handshake::derive_accept_key;
 
-use super::testutil::{parse_client_messages, server_frame, Pki};
+#[cfg(feature = "tls")]
+use super::testpki::Pki;
+use super::testutil::{parse_client_messages, server_frame};
 use super::*;
 
 fn soon() -> Instant {
@@ -339,6 +343,7 @@ fn open_over_tcp_scheme_does_nothing_but_non_blocking() {
 
 /// A one-connection TLS server on 127.0.0.1 that writes `greeting` after the handshake
 /// (or, with `websocket`, answers the upgrade first). Returns the handshake's result.
+#[cfg(feature = "tls")]
 fn tls_server(
     pki: &Pki,
     websocket: bool,
@@ -363,6 +368,7 @@ fn tls_server(
     (port, handle)
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_with_the_ca_file_connects() {
     let pki = Pki::new("localhost");
@@ -376,6 +382,7 @@ fn tls_with_the_ca_file_connects() {
     server.join().unwrap().unwrap();
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn wss_with_the_ca_file_upgrades_over_tls() {
     let pki = Pki::new("localhost");
@@ -394,6 +401,7 @@ fn wss_with_the_ca_file_upgrades_over_tls() {
     server.join().unwrap().unwrap();
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_without_the_ca_file_fails_verification() {
     let pki = Pki::new("localhost");
@@ -406,6 +414,7 @@ fn tls_without_the_ca_file_fails_verification() {
     assert!(server.join().unwrap().is_err());
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_insecure_skips_verification() {
     let pki = Pki::new("some.other.name");
@@ -417,6 +426,7 @@ fn tls_insecure_skips_verification() {
     server.join().unwrap().unwrap();
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_wrong_host_name_fails() {
     // The CA is trusted, but the certificate names another host than the URL's.
@@ -434,6 +444,7 @@ fn tls_wrong_host_name_fails() {
     assert!(server.join().unwrap().is_err());
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_handshake_times_out_against_a_silent_server() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -450,4 +461,17 @@ fn tls_handshake_times_out_against_a_silent_server() {
     assert_eq!(r.unwrap_err(), Error::Timeout);
     stop_tx.send(()).unwrap();
     server.join().unwrap();
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn without_the_tls_feature_wss_and_ssl_fail_before_connecting() {
+    // Nothing listens on port 1: the error must come before any connect is tried.
+    for url in ["wss://127.0.0.1:1/ws", "ssl://127.0.0.1:1"] {
+        let ep = parse_url(url).unwrap();
+        match open(&ep, &Config::new(), soon()) {
+            Err(Error::Tls(m)) => assert!(m.contains("feature `tls`"), "{url}: {m}"),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
 }

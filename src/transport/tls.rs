@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use native_tls::{Certificate, HandshakeError, Identity, TlsConnector};
+pub(crate) use native_tls::TlsConnector;
+use native_tls::{Certificate, HandshakeError, Identity};
 
 use super::fd::{raw_fd_of, wait_fd};
 use super::stream::{RawIo, Stream};
@@ -143,7 +144,7 @@ pub(crate) fn handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::testutil::{Pki, TempDir};
+    use crate::transport::testpki::{Pki, TempDir};
 
     #[test]
     fn ca_file_with_several_certificates() {
