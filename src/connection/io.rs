@@ -238,8 +238,21 @@ impl<'a> Io<'a> {
 
     /// Publishes whether we have bytes of our own to write; a caller waiting to write a
     /// large frame directly is told when we have none.
-    fn set_writing(&self, ob: &mut Outbox) {
+    ///
+    /// With nothing of our own to write, an empty outbox gets our buffer if it is the
+    /// larger: after we took a full batch (the flush timer fired during a burst), the
+    /// outbox would otherwise grow a second one, 1 MiB more resident for good.
+    fn set_writing(&mut self, ob: &mut Outbox) {
         let writing = self.wpos < self.wbuf.len();
+        if !writing
+            && ob.buf.is_empty()
+            && !ob.writer_busy
+            && self.wbuf.capacity() > ob.buf.capacity()
+        {
+            self.wbuf.clear();
+            self.wpos = 0;
+            std::mem::swap(&mut self.wbuf, &mut ob.buf);
+        }
         if ob.io_writing && !writing && ob.space_waiters > 0 {
             self.shared.outbox_space.notify_all();
         }
