@@ -275,8 +275,8 @@ fn burst_tail_is_flushed(start: fn(Box<dyn FnOnce(fake::Peer) + Send>) -> fake::
     let sent = Instant::now();
     // No call into the client until the server has everything (or gives up). Without
     // the flush timer the tail would wait for the next call, that is forever; the
-    // timer fires 200 µs after the last frame, and the bound below leaves room for a
-    // loaded machine.
+    // timer fires at most 1 ms after the last frame, and the bound below leaves room for
+    // a loaded machine.
     let got = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("the end of the burst never reached the server");

@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::transport::poll_once;
 
 use super::io::End;
+use super::outbox::write_through;
 use super::{lock, Shared};
 
 /// How long a follower waits before it tries to lead again, while the I/O thread may be
@@ -52,10 +53,21 @@ impl Shared {
     /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
     /// socket (see `reader.rs`), or registers the caller as a follower that the I/O
     /// thread has to serve.
+    ///
+    /// A caller that waits has ended its burst: the next send starts a new one, and the
+    /// large frames it left in the outbox (`direct.rs`) go out now rather than when the
+    /// flush timer fires, since the answer it waits for may depend on them.
     pub(crate) fn try_lead(&self) -> Lead<'_> {
         let mut ob = lock(&self.outbox);
-        ob.through_streak = 0; // a caller waits: the next send starts a new burst
-        match ob.direct_fd {
+        ob.through_streak = 0;
+        ob.last_large = None;
+        // With the I/O thread asleep, what waits in the outbox can only be deferred frames.
+        let wake =
+            ob.io_sleeping && !ob.writer_busy && !ob.buf.is_empty() && !write_through(&mut ob);
+        if wake {
+            ob.io_sleeping = false;
+        }
+        let lead = match ob.direct_fd {
             Some(fd) if !ob.closed && !ob.leader && ob.io_sleeping && !ob.io_polls_socket => {
                 ob.leader = true;
                 Lead::Leader(fd)
@@ -67,7 +79,12 @@ impl Shared {
                 let recheck = ob.leader || ob.window_until.is_some_and(|w| Instant::now() < w);
                 Lead::Follower(Follower(self), recheck.then_some(FOLLOWER_RECHECK))
             }
+        };
+        drop(ob);
+        if wake {
+            self.waker.wake();
         }
+        lead
     }
 
     /// Registers a caller that waits without leading (after leading gave up).

@@ -196,8 +196,8 @@ impl Shared {
             debug.then(|| head_and_body_line(&ob.scratch, body))
         };
         if defer {
-            // The next frame of the burst writes it, or the I/O thread when the timer
-            // fires first.
+            // The next frame of the burst writes it, or the caller when it next waits
+            // (`try_lead`), or the I/O thread when the timer fires first.
             let now = Instant::now();
             if ob.flush_at.map_or(true, |at| at < now + FLUSH_DELAY / 2) {
                 self.flush_timer.arm(FLUSH_DELAY);
