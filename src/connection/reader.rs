@@ -53,17 +53,27 @@ pub(crate) struct ReadSide {
 struct Batch {
     subs: Wakeups<Frame>,
     jobs: Wakeups<dispatch::Job>,
+    /// A subscription this batch delivered to holds more than [`BACKLOG`] bytes.
+    backlog: bool,
 }
+
+/// Queued bytes of one subscription past which the reader offers its core after each
+/// read, though no receiver waits: see [`Batch::flush`].
+const BACKLOG: usize = 512 << 10;
 
 impl Batch {
     /// Wakes the receivers of this batch. When one was waiting, the reader then offers
     /// its core: on a machine (or a pinned process) with one core the receiver would
     /// otherwise wait until many more chunks were read, and the queue, with the memory
-    /// it holds, would grow by all of them.
+    /// it holds, would grow by all of them. The same when a receiver falls behind
+    /// without waiting (it was preempted while it handled a message): with nobody to
+    /// wake, the reader would go on for the rest of its time slice, and a slice of
+    /// 64 KiB messages at full speed queued up to 8 MB (benchmark consumer on one core:
+    /// peak RSS above 5 MB in 15 of 84 runs; at most 3.6 MB in 64 runs since).
     fn flush(&mut self) {
         let subs = self.subs.flush();
         let jobs = self.jobs.flush();
-        if subs || jobs {
+        if subs || jobs || std::mem::take(&mut self.backlog) {
             std::thread::yield_now();
         }
     }
@@ -79,6 +89,7 @@ impl ReadSide {
             batch: Batch {
                 subs: Wakeups::new(),
                 jobs: Wakeups::new(),
+                backlog: false,
             },
             end: None,
         }
@@ -313,6 +324,7 @@ fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
         .bytes
         .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
         + size;
+    batch.backlog |= bytes > BACKLOG;
     match &entry.target {
         Target::Pull(q) => {
             if q.push_quiet(frame) {
