@@ -1,5 +1,6 @@
 //! Frame to bytes: `Frame::encode` and the allocation-free `FrameWriter`.
 
+use super::scan::find_escaped;
 use super::{escapes_headers, Frame, Version};
 
 /// Which bytes of header names and values get a backslash escape.
@@ -31,27 +32,6 @@ impl Escaping {
             (_, b':') => Some(b"\\c"),
             (Escaping::V1_2, b'\r') => Some(b"\\r"),
             _ => None,
-        }
-    }
-
-    /// Which bytes `escape` changes, as a table: one load per byte on the hot path.
-    fn table(self) -> &'static [bool; 256] {
-        const fn table(escaping: Escaping) -> [bool; 256] {
-            let mut t = [false; 256];
-            let mut b = 0;
-            while b < 256 {
-                t[b] = escaping.escape(b as u8).is_some();
-                b += 1;
-            }
-            t
-        }
-        static OFF: [bool; 256] = table(Escaping::Off);
-        static V1_1: [bool; 256] = table(Escaping::V1_1);
-        static V1_2: [bool; 256] = table(Escaping::V1_2);
-        match self {
-            Escaping::Off => &OFF,
-            Escaping::V1_1 => &V1_1,
-            Escaping::V1_2 => &V1_2,
         }
     }
 }
@@ -149,9 +129,9 @@ impl<'a> FrameWriter<'a> {
             self.out.extend_from_slice(s);
             return;
         }
-        let table = self.escaping.table();
+        let cr = self.escaping == Escaping::V1_2;
         // Copy runs that need no escape in one go; most headers are a single run.
-        while let Some(i) = s.iter().position(|&b| table[usize::from(b)]) {
+        while let Some(i) = find_escaped(s, cr) {
             self.out.extend_from_slice(&s[..i]);
             if let Some(escape) = self.escaping.escape(s[i]) {
                 self.out.extend_from_slice(escape);

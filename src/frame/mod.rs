@@ -126,12 +126,12 @@ pub fn check_header(name: &str, value: &str, version: Version, command: &str) ->
     if name.is_empty() {
         return Err(Error::invalid("header name is empty"));
     }
-    if name.contains('\0') {
+    if scan::contains(0, name.as_bytes()) {
         return Err(Error::invalid(format!(
             "header name {name:?} contains a NUL byte, which STOMP cannot carry"
         )));
     }
-    if value.contains('\0') {
+    if scan::contains(0, value.as_bytes()) {
         return Err(Error::invalid(format!(
             "value of header {name:?} contains a NUL byte, which STOMP cannot carry"
         )));
