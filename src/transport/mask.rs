@@ -8,6 +8,7 @@
 //! which could open a raw socket anyway. So a fast PRNG seeded once per connection from
 //! the kernel (`getrandom`) is plenty, and it keeps a syscall off every message.
 
+use std::mem::MaybeUninit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A splitmix64 generator for masking keys, one per connection.
@@ -97,7 +98,7 @@ pub(crate) fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset:
     let mut high = 0u64;
     let mut src_blocks = src.chunks_exact(BLOCK);
     let mut dst_blocks = dst.chunks_exact_mut(BLOCK);
-    for (s, d) in (&mut src_blocks).zip(&mut dst_blocks) {
+    let mut words = |s: &[u8], d: &mut [MaybeUninit<u8>]| {
         for (s, d) in s.chunks_exact(8).zip(d.chunks_exact_mut(8)) {
             let mut word = [0u8; 8];
             word.copy_from_slice(s);
@@ -107,10 +108,16 @@ pub(crate) fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset:
                 d.write(m);
             }
         }
+    };
+    for (s, d) in (&mut src_blocks).zip(&mut dst_blocks) {
+        words(s, d);
     }
-    // The tail starts at a multiple of 4 into `src`: the key lines up again.
-    let tail = src_blocks.remainder();
-    for (i, (d, &b)) in dst_blocks.into_remainder().iter_mut().zip(tail).enumerate() {
+    // The rest (a small frame's head is mostly rest) in words, then bytes. Both start at
+    // a multiple of 4 into `src`: the key lines up again.
+    let (tail, dst_tail) = (src_blocks.remainder(), dst_blocks.into_remainder());
+    let whole = tail.len() & !7;
+    words(&tail[..whole], &mut dst_tail[..whole]);
+    for (i, (d, &b)) in dst_tail[whole..].iter_mut().zip(&tail[whole..]).enumerate() {
         high |= u64::from(b);
         d.write(b ^ key[i & 3]);
     }
