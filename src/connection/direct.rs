@@ -103,7 +103,7 @@ impl Shared {
         body_len: usize,
         mode: Origin,
     ) -> (MutexGuard<'a, Outbox>, Route) {
-        if ob.direct_fd.is_none() {
+        if ob.direct_fd.is_none() || ob.stalled {
             return (ob, Route::Queue);
         }
         let now = Instant::now();
@@ -200,6 +200,7 @@ impl Shared {
             Written::All => Ok(()),
             Written::Rest(rest) => {
                 ob.buf.splice(0..0, rest);
+                ob.stalled = true;
                 Ok(())
             }
             Written::Failed => Err(Error::Disconnected),

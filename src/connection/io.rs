@@ -256,6 +256,9 @@ impl<'a> Io<'a> {
         if ob.io_writing && !writing && ob.space_waiters > 0 {
             self.shared.outbox_space.notify_all();
         }
+        if !writing && ob.buf.is_empty() {
+            ob.stalled = false; // the rest of a stalled direct write is out
+        }
         ob.io_writing = writing;
     }
 

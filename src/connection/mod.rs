@@ -224,6 +224,7 @@ impl Shared {
                 flush_at: None,
                 last_large: None,
                 writer_busy: false,
+                stalled: false,
                 wrote_at: None,
                 direct_buf: Vec::new(),
                 framing: est.writer,

@@ -56,6 +56,12 @@ pub(crate) struct Outbox {
     /// A caller writes a large frame to the socket itself, outside this lock (see
     /// `direct.rs`): nobody else writes until it lets go.
     pub(crate) writer_busy: bool,
+    /// A direct write gave up with the socket full after the send timeout and left the
+    /// rest of its frame in here. Until the I/O thread has written all of it, large
+    /// frames queue like small ones (and wait for room, and time out): a direct writer
+    /// would take that rest back and leave a larger one, and the outbox would grow
+    /// without bound while every send seemed to succeed.
+    pub(crate) stalled: bool,
     /// When a caller last wrote to the socket itself: the I/O thread's heart-beat clock
     /// counts it.
     pub(crate) wrote_at: Option<Instant>,
