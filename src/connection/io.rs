@@ -74,6 +74,7 @@ impl End {
 /// The thread's body: runs the loop, turns a panic into a lost connection, and always
 /// finishes the session so that no waiter is left hanging.
 pub(crate) fn run(shared: Arc<Shared>, mut parts: IoParts) {
+    no_wakeup_preemption();
     let end = catch_unwind(AssertUnwindSafe(|| Io::new(&shared, &mut parts).run()))
         .unwrap_or_else(|_| End::Lost("internal error: the I/O thread panicked".into()));
     shared.finish(end);
@@ -83,6 +84,32 @@ pub(crate) fn run(shared: Arc<Shared>, mut parts: IoParts) {
     drop(lock(&shared.read_side));
     shared.wait_for_writer();
     drop(parts);
+}
+
+/// Puts the calling thread under `SCHED_BATCH`: same priority and share of the CPU, but
+/// waking it never preempts the thread running on its core; it runs when that thread
+/// blocks or its time slice ends.
+///
+/// Why: a caller that sends faster than it may write through wakes this thread, and on
+/// a shared core (one core, or a pinned process) the wake-up preempted the caller at
+/// once, to write the few frames queued so far. Left to run on, the caller fills the
+/// outbox and this thread writes it in a few large batches. Publishing 100 000 x 128 B
+/// to the benchmark fixture, client on one core, medians of 7 interleaved runs:
+/// context switches 1 652 -> 153 (ws) and 947 -> 145 (tcp), CPU time 33.6 -> 19.6 ms
+/// (ws) and 14.7 -> 12.6 ms (tcp), throughput 3.15 -> 3.83 M/s (ws) and 7.5 -> 9.4 M/s
+/// (tcp). Round trips, echo and consume were unchanged: a caller that waits for an
+/// answer blocks, which lets this thread run; a wake-up on another, idle core runs at
+/// once as before.
+///
+/// Best effort: where the policy cannot be set (a seccomp filter, say), the thread
+/// runs as it was.
+fn no_wakeup_preemption() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a live sched_param, and
+    // SCHED_BATCH requires priority 0 and no privilege. The result is ignored on purpose.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
 }
 
 struct Io<'a> {
