@@ -185,6 +185,101 @@ fn over_a_stream_the_caller_opened() {
     }
 }
 
+/// A terminal's master end: a stream whose descriptor is no socket.
+struct Pty(std::fs::File);
+
+impl std::io::Read for Pty {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl std::io::Write for Pty {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::os::fd::AsFd for Pty {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// A pseudo-terminal pair in raw mode (8-bit clean, no echo, no flow control): the
+/// master for the client, the slave relayed to a TCP connection to `addr`.
+fn pty_relayed_to(addr: &str) -> Pty {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on descriptors this function opens and hands on once;
+    // `termios` is written by tcgetattr before it is read; ptsname's string is copied
+    // before the next call that could change it.
+    let (master, slave) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(m >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
+        let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        assert!(s >= 0, "open {name:?}");
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(s, &mut t), 0);
+        libc::cfmakeraw(&mut t);
+        assert_eq!(libc::tcsetattr(s, libc::TCSANOW, &t), 0);
+        (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s))
+    };
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let pump = |mut from: Box<dyn std::io::Read + Send>, mut to: Box<dyn std::io::Write + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    pump(
+        Box::new(slave.try_clone().unwrap()),
+        Box::new(tcp.try_clone().unwrap()),
+    );
+    pump(Box::new(tcp), Box::new(slave));
+    Pty(master)
+}
+
+#[test]
+fn over_a_descriptor_that_is_no_socket() {
+    // The direct socket calls (send, recv) do not apply here: the stream's own Read
+    // and Write carry every byte, and a caller waiting for its receipt is served by
+    // the I/O thread.
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        let seen = p.serve_until_disconnect();
+        let sends: Vec<_> = seen.iter().filter(|f| f.command == "SEND").collect();
+        assert_eq!(sends.len(), 21);
+        assert_eq!(sends[20].body, vec![0xff; 100_000]);
+    });
+    let pty = pty_relayed_to(server.url.trim_start_matches("tcp://"));
+    let client = Client::over(pty, &server.url, &quick()).unwrap();
+    assert_eq!(client.version(), "1.2");
+    for i in 0..10 {
+        client
+            .send("/queue/q", &[], format!("m{i}").as_bytes())
+            .unwrap();
+    }
+    for _ in 0..10 {
+        client.send_with_receipt("/queue/q", &[], b"r").unwrap();
+    }
+    client
+        .send_with_receipt("/queue/q", &[], &vec![0xff; 100_000])
+        .unwrap();
+    client.disconnect().unwrap();
+    server.join();
+}
+
 #[test]
 fn headers_stomp_cannot_carry_are_refused_before_sending() {
     let server = fake::tcp(|mut p| {
@@ -258,8 +353,16 @@ fn receipt_header_makes_any_call_wait_and_an_unanswered_one_times_out() {
     let _sub = client
         .subscribe("/queue/q", AckMode::Auto, &[("receipt", "sub-r")])
         .unwrap();
+    // Right after a receipt this caller reads the socket itself (it leads), in reads
+    // that wait 10 ms at a time: the timeout still ends the wait, not a slice later.
+    let t = std::time::Instant::now();
     let r = client.send("/queue/q", &[("receipt", "never")], b"x");
     assert_eq!(r.unwrap_err(), Error::Timeout);
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
     assert!(client.is_connected());
     drop(_sub);
     client.disconnect().unwrap();

@@ -82,8 +82,15 @@ impl Client {
     /// one end of `UnixStream::pair()`): the counterpart of stomp.js's `Stomp.over(ws)`.
     /// For a `ws`/`wss` URL the WebSocket upgrade (and for `wss`/`ssl` TLS) is done on
     /// that stream; for `tcp` STOMP is spoken on it directly. The URL's host and path
-    /// are used for the `Host` header, TLS name checks and the request line. The stream
-    /// is switched to non-blocking mode.
+    /// are used for the `Host` header, TLS name checks and the request line.
+    ///
+    /// The stream's descriptor is what is read, written and polled; a caller that
+    /// shares it sees its mode change. A plain socket (no TLS) is read and written
+    /// through the descriptor with calls that do not wait, and is left in blocking
+    /// mode with a 10 ms receive timeout (`SO_RCVTIMEO`), so that a thread waiting for
+    /// an answer can sleep in the read itself. Anything else (TLS, or a descriptor that
+    /// is no socket) goes through the stream's own `Read` and `Write`, switched to
+    /// non-blocking mode.
     pub fn over<S>(stream: S, url: &str, config: &Config) -> Result<Client>
     where
         S: std::io::Read + std::io::Write + std::os::fd::AsFd + Send + 'static,

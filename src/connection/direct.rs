@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
-use crate::transport::poll_once;
+use crate::transport::{poll_once, socket};
 
 use super::outbox::{head_and_body_line, write_through, Origin, Outbox};
 use super::{lock, Shared};
@@ -241,8 +241,8 @@ impl Shared {
         result
     }
 
-    /// Writes `parts` in order to the non-blocking socket `fd`, waiting for room in
-    /// slices until `deadline`.
+    /// Writes `parts` in order to the socket `fd`, with sends that do not wait and, in
+    /// between, waits for room in slices until `deadline`.
     fn write_parts(&self, fd: RawFd, parts: &[&[u8]], deadline: Instant) -> Written {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut done = 0;
@@ -290,8 +290,7 @@ impl Shared {
     }
 }
 
-/// One `sendmsg` of `parts` from byte `skip` on. `MSG_NOSIGNAL`: a closed peer is an
-/// error, not a SIGPIPE for the host program.
+/// One `sendmsg` of `parts` from byte `skip` on, which does not wait.
 fn send_parts(fd: RawFd, parts: &[&[u8]], mut skip: usize) -> io::Result<usize> {
     let mut iov = [libc::iovec {
         iov_base: std::ptr::null_mut(),
@@ -314,19 +313,11 @@ fn send_parts(fd: RawFd, parts: &[&[u8]], mut skip: usize) -> io::Result<usize> 
         };
         count += 1;
     }
-    // SAFETY: a zeroed msghdr is valid (no name, no control data); it points at `iov`,
-    // whose first `count` entries describe live slices of `parts`, which outlive the
-    // call. sendmsg only reads through them.
-    let n = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = iov.as_mut_ptr();
-        msg.msg_iovlen = count as _;
-        libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
-    };
-    match n {
-        n if n > 0 => Ok(n as usize),
+    // SAFETY: the first `count` entries of `iov` describe live slices of `parts`, which
+    // outlive the call; the caller keeps `fd` open.
+    match unsafe { socket::send_vectored(fd, &mut iov[..count]) }? {
         0 => Err(io::ErrorKind::WriteZero.into()),
-        _ => Err(io::Error::last_os_error()),
+        n => Ok(n),
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::error::Result;
-use crate::transport::poll_once;
+use crate::transport::{poll_once, socket};
 
 use super::io::End;
 use super::outbox::write_through;
@@ -26,8 +26,6 @@ use super::{lock, Shared};
 /// How long a follower waits before it tries to lead again, while the I/O thread may be
 /// off the socket.
 pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
-/// How long a leader polls before it looks whether the session still runs.
-const LEAD_SLICE: Duration = Duration::from_millis(10);
 /// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
 pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
 
@@ -147,33 +145,30 @@ impl Shared {
 }
 
 /// Reads a plain socket by its descriptor (a leader cannot use the I/O thread's stream).
-struct FdReader(RawFd);
+///
+/// The descriptor stays open while the leader reads: the leader checked under the outbox
+/// lock that the session was connected before it started, and the I/O thread closes the
+/// socket only after finishing the session, which waits for the read side's lock the
+/// leader holds.
+struct FdReader {
+    fd: RawFd,
+    /// Whether a read waits for data (at most `socket::WAIT_SLICE`).
+    wait: bool,
+}
 
 impl super::reader::Source for FdReader {
     fn direct_fd(&self) -> Option<RawFd> {
-        Some(self.0)
+        Some(self.fd)
+    }
+
+    fn waits(&self) -> bool {
+        self.wait
     }
 }
 
 impl Read for FdReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // SAFETY: the descriptor stays open while the session is connected (the leader
-        // checks that under the outbox lock before it starts, and the I/O thread closes
-        // it only after finishing the session, which waits for the read side's lock the
-        // leader holds); `buf` is live and its length is passed with it.
-        let n = unsafe {
-            libc::recv(
-                self.0,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        socket::recv(self.fd, buf, self.wait)
     }
 }
 
@@ -191,6 +186,11 @@ pub(crate) fn lead(
 
 /// Reads the socket as the leader until `done` holds, the deadline passes or the
 /// session ends, then gives the leader role back.
+///
+/// Each turn is one read that waits for data itself (no `poll` first, see `socket.rs`)
+/// for at most `socket::WAIT_SLICE`, after which the session and the deadline are
+/// looked at again; with less than a slice left before the deadline, `poll` waits
+/// exactly as long as is left, and the read that follows does not wait.
 pub(crate) fn lead_until(
     shared: &Shared,
     fd: RawFd,
@@ -204,17 +204,20 @@ pub(crate) fn lead_until(
             if now >= deadline {
                 break;
             }
-            // In slices, so that a session ended meanwhile is noticed soon.
-            match poll_once(fd, libc::POLLIN, (deadline - now).min(LEAD_SLICE)) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    rs.end = Some(End::Lost(format!("poll failed: {e}")));
-                    shared.leader_ended.store(true, Ordering::Release);
-                    break;
+            let wait = deadline - now >= socket::WAIT_SLICE;
+            if !wait {
+                match poll_once(fd, libc::POLLIN, deadline - now) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        rs.end = Some(End::Lost(format!("poll failed: {e}")));
+                        shared.leader_ended.store(true, Ordering::Release);
+                        break;
+                    }
                 }
             }
-            if let Err(end) = rs.read_from(shared, &mut FdReader(fd), "the broker", 1) {
+            let mut src = FdReader { fd, wait };
+            if let Err(end) = rs.read_from(shared, &mut src, "the broker", 1) {
                 rs.end = Some(end);
                 shared.leader_ended.store(true, Ordering::Release);
             }

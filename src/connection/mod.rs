@@ -228,7 +228,7 @@ impl Shared {
                 wrote_at: None,
                 direct_buf: Vec::new(),
                 framing: est.writer,
-                direct_fd: (!est.io.stream.is_tls()).then(|| est.io.stream.raw_fd()),
+                direct_fd: est.io.stream.socket_fd(),
                 io_polls_socket: true,
                 leader: false,
                 window_until: None,

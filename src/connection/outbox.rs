@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
-use crate::transport::Framing;
+use crate::transport::{socket, Framing};
 
 use super::direct::{Route, FLUSH_DELAY, LARGE_FRAME};
 use super::{debug, lock, Shared};
@@ -135,14 +135,13 @@ pub(crate) fn write_through(ob: &mut Outbox) -> bool {
     if ob.closed || ob.writer_busy {
         return false;
     }
-    // SAFETY: the fd belongs to the stream the I/O thread owns and keeps open until it
-    // has marked the outbox closed under this lock (checked above); the buffer is live
-    // and its length is passed with it. The socket is non-blocking.
-    let n = unsafe { libc::send(fd, ob.buf.as_ptr().cast(), ob.buf.len(), libc::MSG_NOSIGNAL) };
-    if n <= 0 {
-        return false; // would block, or an error the I/O thread will meet and report
-    }
-    ob.buf.drain(..n as usize);
+    // The fd belongs to the stream the I/O thread owns and keeps open until it has marked
+    // the outbox closed under this lock (checked above).
+    let n = match socket::send(fd, &ob.buf) {
+        Ok(n) if n > 0 => n,
+        _ => return false, // would block, or an error the I/O thread will meet and report
+    };
+    ob.buf.drain(..n);
     ob.wrote_at = Some(Instant::now());
     ob.buf.is_empty()
 }

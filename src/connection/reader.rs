@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::frame::{Decoded, Decoder, Frame};
-use crate::transport::Framing;
+use crate::transport::{socket, Framing};
 
 use super::io::End;
 use super::queue::Wakeups;
@@ -29,11 +29,17 @@ pub(crate) trait Source: Read {
     /// directly (into memory not yet initialised); `None` when bytes must come through
     /// `read` (TLS).
     fn direct_fd(&self) -> Option<RawFd>;
+
+    /// Whether a read waits for data (a leader's, see `socket.rs`) rather than failing
+    /// with `WouldBlock` at once.
+    fn waits(&self) -> bool {
+        false
+    }
 }
 
 impl Source for crate::transport::Stream {
     fn direct_fd(&self) -> Option<RawFd> {
-        (!self.is_tls()).then(|| self.raw_fd())
+        self.socket_fd()
     }
 }
 
@@ -131,7 +137,7 @@ impl ReadSide {
     /// buffer, waiting to be decoded.
     ///
     /// When the bytes next on the wire are the rest of a large body, and the socket can
-    /// be read directly, one `readv` puts that rest straight into the frame's own buffer
+    /// be read directly, one `recvmsg` puts that rest straight into the frame's own buffer
     /// and what follows into the read buffer: a large body is not copied out of the
     /// read buffer, and the read buffer need not be as large as the frames.
     fn read_once(&mut self, src: &mut dyn Source) -> io::Result<(usize, usize)> {
@@ -147,7 +153,7 @@ impl ReadSide {
             return Ok((n, n));
         };
         let len = spare.len().min(room);
-        let iov = [
+        let mut iov = [
             libc::iovec {
                 iov_base: spare.as_mut_ptr().cast(),
                 iov_len: len,
@@ -159,14 +165,10 @@ impl ReadSide {
         ];
         // SAFETY: both regions are live, writable and as long as given (the first is
         // spare capacity of the frame's buffer, which the kernel writes and never
-        // reads); `iov` outlives the call. The caller keeps `fd` open.
-        let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
+        // reads). The caller keeps `fd` open.
+        let n = unsafe { socket::recv_vectored(fd, &mut iov, src.waits()) }?;
         let body = n.min(len);
-        // SAFETY: readv filled the first `body` bytes of the spare slice, `body <= len`.
+        // SAFETY: recvmsg filled the first `body` bytes of the spare slice, `body <= len`.
         unsafe { self.decoder.body_filled(body) };
         self.framing.payload_taken(body);
         Ok((n, n - body))

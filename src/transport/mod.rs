@@ -12,6 +12,7 @@
 //! ws.rs         RFC 6455 client framing (our own, see there why)
 //! mask.rs       masking keys and the XOR
 //! fd.rs         poll with a deadline, O_NONBLOCK
+//! socket.rs     a plain socket by its descriptor: reads that wait, and all that do not
 //! ```
 //!
 //! Everything here runs before the connection's I/O thread takes over the stream, or on
@@ -21,6 +22,7 @@ mod fd;
 mod framing;
 mod handshake;
 mod mask;
+pub(crate) mod socket;
 mod stream;
 mod tcp;
 #[cfg(feature = "tls")]
@@ -50,7 +52,7 @@ pub(crate) use url::{parse_url, Endpoint};
 /// A stream that is connected (and upgraded, for ws/wss) and ready for STOMP.
 #[derive(Debug)]
 pub(crate) struct Opened {
-    /// The byte stream, non-blocking.
+    /// The byte stream; reads and writes through it never wait.
     pub stream: Stream,
     /// Raw for tcp/ssl, WebSocket for ws/wss.
     pub framing: Framing,
@@ -87,8 +89,8 @@ pub(crate) fn open(ep: &Endpoint, config: &Config, deadline: Instant) -> Result<
 
 /// Like [`open`] over a stream the caller already connected (`Client::over`): no TCP
 /// connect; TLS for wss/ssl, the upgrade for ws/wss, nothing more for tcp. The stream's
-/// descriptor is switched to non-blocking mode, which the caller sees if it shares the
-/// descriptor.
+/// descriptor is switched to non-blocking mode, and a plain socket then to the mode of
+/// `socket.rs`; the caller sees that if it shares the descriptor.
 pub(crate) fn open_over(
     io: Box<dyn RawIo>,
     ep: &Endpoint,

@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, RawFd};
 
 use super::fd::raw_fd_of;
+use super::socket;
 
 /// Anything a caller can hand us (`Client::over`), and what we make of a `TcpStream`: a
 /// byte stream with a file descriptor we can poll.
@@ -14,6 +15,9 @@ impl<T: Read + Write + AsFd + Send> RawIo for T {}
 ///
 /// Non-blocking once `open` returns: reads and writes that cannot proceed fail with
 /// [`io::ErrorKind::WouldBlock`], and the owner waits on [`Stream::raw_fd`] with poll.
+/// A plain socket is read and written through its descriptor with calls that do not
+/// wait, the descriptor itself in blocking mode for a leader's waiting read (see
+/// `socket.rs`); anything else through its `Read` and `Write`, in non-blocking mode.
 ///
 /// The contract a non-blocking owner must keep:
 /// - **Read until `WouldBlock`** before polling for readability again. With TLS, OpenSSL
@@ -30,18 +34,23 @@ pub(crate) struct Stream {
 }
 
 enum Inner {
+    /// A socket (`socket::adopt` took it); the box only keeps it open.
+    Socket(Box<dyn RawIo>),
+    /// A descriptor that is no socket, through its `Read` and `Write`.
     Plain(Box<dyn RawIo>),
     #[cfg(feature = "tls")]
     Tls(Box<native_tls::TlsStream<Box<dyn RawIo>>>),
 }
 
 impl Stream {
-    /// A plain stream.
+    /// A plain stream, switched to the socket mode of `socket.rs` when it is a socket.
     pub(crate) fn plain(io: Box<dyn RawIo>, peer: String) -> Stream {
-        Stream {
-            inner: Inner::Plain(io),
-            peer,
-        }
+        let inner = if socket::adopt(raw_fd_of(&io)) {
+            Inner::Socket(io)
+        } else {
+            Inner::Plain(io)
+        };
+        Stream { inner, peer }
     }
 
     /// A stream whose TLS handshake is done.
@@ -56,9 +65,19 @@ impl Stream {
     /// The socket's descriptor, to poll. Stays owned by the stream.
     pub(crate) fn raw_fd(&self) -> RawFd {
         match &self.inner {
-            Inner::Plain(io) => raw_fd_of(io),
+            Inner::Socket(io) | Inner::Plain(io) => raw_fd_of(io),
             #[cfg(feature = "tls")]
             Inner::Tls(tls) => raw_fd_of(tls.get_ref()),
+        }
+    }
+
+    /// The descriptor of a plain socket, which may be read and written directly with
+    /// the calls of `socket.rs` (which is how the stream itself does it); `None` for
+    /// TLS and for a descriptor that is no socket.
+    pub(crate) fn socket_fd(&self) -> Option<RawFd> {
+        match &self.inner {
+            Inner::Socket(io) => Some(raw_fd_of(io)),
+            _ => None,
         }
     }
 
@@ -70,7 +89,7 @@ impl Stream {
     /// True when TLS runs on this stream.
     pub(crate) fn is_tls(&self) -> bool {
         match self.inner {
-            Inner::Plain(_) => false,
+            Inner::Socket(_) | Inner::Plain(_) => false,
             #[cfg(feature = "tls")]
             Inner::Tls(_) => true,
         }
@@ -80,6 +99,7 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
+            Inner::Socket(io) => socket::recv(raw_fd_of(io), buf, false),
             Inner::Plain(io) => io.read(buf),
             #[cfg(feature = "tls")]
             Inner::Tls(tls) => tls.read(buf),
@@ -90,6 +110,7 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
+            Inner::Socket(io) => socket::send(raw_fd_of(io), buf),
             Inner::Plain(io) => io.write(buf),
             #[cfg(feature = "tls")]
             Inner::Tls(tls) => tls.write(buf),
@@ -98,6 +119,7 @@ impl Write for Stream {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.inner {
+            Inner::Socket(_) => Ok(()),
             Inner::Plain(io) => io.flush(),
             #[cfg(feature = "tls")]
             Inner::Tls(tls) => tls.flush(),

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// Resolves the endpoint's host and connects to each address in turn until one answers,
 /// all within `deadline`. The stream comes back with `TCP_NODELAY` on (STOMP frames are
 /// small and latency matters more than packet count; we batch writes ourselves) and
-/// non-blocking.
+/// non-blocking (a plain stream is then switched to the mode of `socket.rs`).
 ///
 /// Name resolution uses the system resolver through `ToSocketAddrs`, which blocks and is
 /// **not** bounded by the deadline: a hung DNS server delays the connect by the
