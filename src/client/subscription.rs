@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{lead_until, Empty, Lead, Queue, QueueStats, Shared};
+use crate::connection::{lead_until, Empty, Lead, Queue, QueueStats, Shared, Wait};
 
 /// How long an iterator's receive leads before it goes back to a plain wait.
 const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
@@ -124,7 +124,9 @@ impl Subscription {
             let (_follower, recheck) = match self.shared.try_lead() {
                 Lead::Leader(fd) => {
                     let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);
-                    lead_until(&self.shared, fd, until, &mut || !queue.is_empty());
+                    lead_until(&self.shared, fd, until, Wait::InPoll, &mut || {
+                        !queue.is_empty()
+                    });
                     (self.shared.follow(), None)
                 }
                 Lead::Follower(f, recheck) => (f, recheck),

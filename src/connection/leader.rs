@@ -180,21 +180,36 @@ pub(crate) fn lead(
     rx: &Receiver<Result<()>>,
     deadline: Instant,
 ) -> Option<Result<()>> {
-    lead_until(shared, fd, deadline, &mut || !rx.is_empty());
+    lead_until(shared, fd, deadline, Wait::InRead, &mut || !rx.is_empty());
     rx.try_recv().ok()
+}
+
+/// Where a leader sleeps until data comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// In the read itself (see `socket.rs`): for one answer, a receipt, where it saves
+    /// a system call per round trip.
+    InRead,
+    /// In `poll`, then a read that does not wait: for messages, which tend to come in
+    /// streams. A consumer of 5 000 x 64 KiB over ws whose reads waited themselves took
+    /// about 25% more CPU time (task-clock, medians of 11 interleaved runs: 75.0 against
+    /// 60.4 ms this way, and 61.5 ms before reads could wait at all).
+    InPoll,
 }
 
 /// Reads the socket as the leader until `done` holds, the deadline passes or the
 /// session ends, then gives the leader role back.
 ///
-/// Each turn is one read that waits for data itself (no `poll` first, see `socket.rs`)
-/// for at most `socket::WAIT_SLICE`, after which the session and the deadline are
-/// looked at again; with less than a slice left before the deadline, `poll` waits
-/// exactly as long as is left, and the read that follows does not wait.
+/// Each turn is one read. With [`Wait::InRead`] the read waits for data itself (no
+/// `poll` first) for at most `socket::WAIT_SLICE`, after which the session and the
+/// deadline are looked at again. Otherwise, and with less than a slice left before the
+/// deadline, `poll` waits (at most as long as is left, in slices of the same length)
+/// and the read that follows does not wait.
 pub(crate) fn lead_until(
     shared: &Shared,
     fd: RawFd,
     deadline: Instant,
+    how: Wait,
     done: &mut dyn FnMut() -> bool,
 ) {
     {
@@ -204,9 +219,10 @@ pub(crate) fn lead_until(
             if now >= deadline {
                 break;
             }
-            let wait = deadline - now >= socket::WAIT_SLICE;
+            let left = deadline - now;
+            let wait = how == Wait::InRead && left >= socket::WAIT_SLICE;
             if !wait {
-                match poll_once(fd, libc::POLLIN, deadline - now) {
+                match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {

@@ -43,7 +43,7 @@ use crate::transport::{self, Endpoint, RawIo};
 
 pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
 use idmap::IdMap;
-pub(crate) use leader::{lead_until, Lead};
+pub(crate) use leader::{lead_until, Lead, Wait};
 use outbox::{Origin, Outbox};
 pub(crate) use queue::{Empty, Queue};
 

@@ -1,8 +1,8 @@
 //! A plain socket, read and written through its descriptor.
 //!
 //! Everyone but a leader (`connection/leader.rs`) reads and writes the socket without
-//! waiting, with `MSG_DONTWAIT` on each call, and waits in `poll`. A leader waits for
-//! its answer in the read itself: one `recv` that sleeps until data comes, where a
+//! waiting, with `MSG_DONTWAIT` on each call, and waits in `poll`. A leader that waits
+//! for a receipt waits in the read itself: one `recv` that sleeps until data comes, where a
 //! non-blocking socket needs a `poll` and then a `recv`. On a request/response round
 //! trip that second system call was the largest part of what we cost above a plain
 //! blocking client (one core, 20 000 round trips: poll + recv 18.2 µs p50 and
