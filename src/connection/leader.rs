@@ -152,7 +152,8 @@ impl Shared {
 /// leader holds.
 struct FdReader {
     fd: RawFd,
-    /// Whether a read waits for data (at most `socket::WAIT_SLICE`).
+    /// Whether a read waits for data (about `socket::WAIT_SLICE`, at most
+    /// `socket::WAIT_BOUND`).
     wait: bool,
 }
 
@@ -201,10 +202,11 @@ pub(crate) enum Wait {
 /// session ends, then gives the leader role back.
 ///
 /// Each turn is one read. With [`Wait::InRead`] the read waits for data itself (no
-/// `poll` first) for at most `socket::WAIT_SLICE`, after which the session and the
-/// deadline are looked at again. Otherwise, and with less than a slice left before the
-/// deadline, `poll` waits (at most as long as is left, in slices of the same length)
-/// and the read that follows does not wait.
+/// `poll` first) for about `socket::WAIT_SLICE`, after which the session and the
+/// deadline are looked at again. Otherwise, and with less than `socket::WAIT_BOUND`
+/// (the longest such a read can take) left before the deadline, `poll` waits (at most
+/// as long as is left, in slices of `WAIT_SLICE`) and the read that follows does not
+/// wait.
 pub(crate) fn lead_until(
     shared: &Shared,
     fd: RawFd,
@@ -220,7 +222,7 @@ pub(crate) fn lead_until(
                 break;
             }
             let left = deadline - now;
-            let wait = how == Wait::InRead && left >= socket::WAIT_SLICE;
+            let wait = how == Wait::InRead && left >= socket::WAIT_BOUND;
             if !wait {
                 match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {
                     Ok(true) => {}
