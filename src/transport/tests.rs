@@ -223,13 +223,31 @@ fn extra_http_headers_are_sent() {
     }
 }
 
+/// The first connection within `limit`, if any. A test's server must not wait for ever:
+/// a client that gives up before it connects (its deadline passed while it set up TLS,
+/// say, on a loaded machine) never comes, and joining the server would hang the test.
+fn accept_within(listener: &TcpListener, limit: Duration) -> Option<std::net::TcpStream> {
+    listener.set_nonblocking(true).unwrap();
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        match listener.accept() {
+            Ok((s, _)) => return Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    None
+}
+
 #[test]
 fn silent_server_times_out_at_the_deadline() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let server = thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
+        let s = accept_within(&listener, Duration::from_secs(10));
         let _ = stop_rx.recv_timeout(Duration::from_secs(10));
         drop(s);
     });
@@ -451,7 +469,7 @@ fn tls_handshake_times_out_against_a_silent_server() {
     let port = listener.local_addr().unwrap().port();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let server = thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
+        let s = accept_within(&listener, Duration::from_secs(10));
         let _ = stop_rx.recv_timeout(Duration::from_secs(10));
         drop(s);
     });
