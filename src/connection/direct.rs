@@ -13,11 +13,12 @@
 //!
 //! Within a burst (large frames less than [`BURST_GAP`] apart) frames are batched: they
 //! are encoded into the outbox, and the frame after which another of its size would no
-//! longer fit in [`BATCH`] bytes writes them all with one `sendmsg`. Each write wakes the reader on the other end, and
-//! on a virtual machine that wake-up costs more than the copy: 512 KiB batches publish
-//! 64 KiB frames about 60% faster than one write per frame, and 1 MiB batches (what the
-//! benchmark's buffered single-threaded client uses) 6-12% faster again (medians of 7
-//! interleaved runs, tcp and ws); 2 MiB gain nothing more. Frames left over when the
+//! longer fit in [`BATCH`] bytes writes them all with one `sendmsg`. Each write wakes
+//! the reader on the other end, and on a virtual machine that wake-up costs more than
+//! the copy: 512 KiB batches publish 64 KiB frames about 60% faster than one write per
+//! frame, and 1 MiB batches (what the benchmark's buffered single-threaded client uses)
+//! 6-12% faster again (medians of 7 interleaved runs, tcp and ws); 2 MiB gain nothing
+//! more. Frames left over when the
 //! caller stops go out when the caller next waits for anything from the connection
 //! (`Shared::try_lead`), or else when the flush timer fires, at most [`FLUSH_DELAY`]
 //! after the last one, through the I/O thread; a frame after a pause, and a frame whose
