@@ -253,7 +253,9 @@ enum stompws_result stompws_client_connect(const char *url,
 
 /**
  * The negotiated STOMP version: "1.0", "1.1" or "1.2"; NULL if `client` is NULL.
- * Borrowed from the client: valid until `stompws_client_free`.
+ * Borrowed from the client: valid until `stompws_client_free`. After a reconnect it is
+ * the new connection's (during an outage, the lost one's); a pointer returned earlier
+ * stays valid. The same holds for `stompws_client_server` and `stompws_client_session`.
  *
  * # Safety
  * `client` is NULL or a live client.
@@ -610,8 +612,26 @@ enum stompws_result stompws_config_set_tls_client_cert(struct stompws_config *co
 enum stompws_result stompws_config_set_tls_insecure(struct stompws_config *config, bool insecure);
 
 /**
- * Reconnect with back-off. Not built yet: returns STOMPWS_RESULT_UNSUPPORTED (after the
- * NULL check) and leaves the config unchanged.
+ * Turns on reconnecting after a lost connection (off by default; `initial_delay_ms` 0
+ * turns it off again). Attempt n waits min(initial x 2^(n-1), max) ms times a random
+ * factor in [0.8, 1.2] (at most `max_delay_ms`), then tries every endpoint once, in
+ * order; `max_attempts` failed attempts (0 = never give up) close the client for good.
+ * The count and the delay start again only once a new connection has stayed up for
+ * 1 s. The rules (which calls wait during an outage, which fail, what is replayed) are
+ * in the README, "Surviving restarts and failover":
+ * - at the loss, STOMPWS_EVENT_CONNECTION_LOST fires, `stompws_client_is_connected`
+ *   turns false, and every call waiting for a receipt returns DISCONNECTED at once;
+ * - acks of messages received before the loss, and commits of its transactions, return
+ *   DISCONNECTED and send nothing (the broker redelivers what was not acked);
+ * - sends, subscribes and begins wait for the new connection, at most the send timeout
+ *   (then TIMEOUT, having sent nothing); receives keep waiting; unsubscribing ends the
+ *   subscription at once;
+ * - after reconnecting, every subscription is made again with its id and headers
+ *   before any other frame, and STOMPWS_EVENT_CONNECTED fires with the endpoint's URL;
+ * - `stompws_client_disconnect` during an outage returns OK at once.
+ *
+ * INVALID_ARGUMENT when `max_delay_ms < initial_delay_ms`; the config is then left
+ * unchanged.
  *
  * # Safety
  * `config` is NULL or a live config.
@@ -622,8 +642,12 @@ enum stompws_result stompws_config_set_reconnect(struct stompws_config *config,
                                                  uint32_t max_attempts);
 
 /**
- * Another broker to try on connect and reconnect. Not built yet: returns
- * STOMPWS_RESULT_UNSUPPORTED (after the NULL checks) and leaves the config unchanged.
+ * Another broker to try, after the URL given to connect and the failover URLs added
+ * before it: `stompws_client_connect` tries each once, in order, without waiting, and
+ * every reconnect attempt goes through the list from the first. Every endpoint uses the
+ * same config. When all fail at connect, the result is the last one's and
+ * `stompws_last_error` names each endpoint with its error. A URL that connect would
+ * refuse (another scheme, bad UTF-8) is INVALID_ARGUMENT here, and is not added.
  *
  * # Safety
  * `config` is NULL or a live config; `url` is NULL or NUL-terminated.

@@ -243,9 +243,21 @@ impl Config {
         self
     }
 
-    /// Reconnect with back-off from `initial` to `max`, at most `max_attempts` times
-    /// (0 = unlimited). Not built yet: `Client::connect` answers [`Error::Unsupported`]
-    /// when this is set with a non-zero initial delay.
+    /// Reconnect after a lost connection, with back-off from `initial` to `max`, giving up
+    /// after `max_attempts` failed attempts (0 = never). Off by default; a zero `initial`
+    /// turns it off. Attempt n waits min(initial x 2^(n-1), max) times a random factor
+    /// in [0.8, 1.2] (at most `max`), then tries every endpoint once, in order. The count
+    /// and delay start again once a new connection has stayed up for 1 s.
+    ///
+    /// What happens at a loss (API.md, "Reconnect and failover"): an
+    /// [`Event::ConnectionLost`](crate::Event::ConnectionLost); calls waiting for a receipt
+    /// return [`Error::Disconnected`]; acks of earlier messages and commits of earlier
+    /// transactions are refused with [`Error::Disconnected`]; sends, subscribes and
+    /// begins wait for the new connection (at most the send timeout); receives keep
+    /// waiting; after reconnecting, every subscription is made again with its id before
+    /// any other frame, then [`Event::Connected`](crate::Event::Connected) fires with the
+    /// endpoint's URL. `max < initial` makes `Client::connect` fail with
+    /// [`Error::InvalidArgument`]; `Client::over` refuses reconnect altogether.
     pub fn reconnect(mut self, initial: Duration, max: Duration, max_attempts: u32) -> Self {
         self.reconnect = if initial.is_zero() {
             None
@@ -255,8 +267,10 @@ impl Config {
         self
     }
 
-    /// Another broker to try, in order, on connect and reconnect. Not built yet:
-    /// `Client::connect` answers [`Error::Unsupported`] when one is given.
+    /// Another broker to try, after the URL given to `Client::connect` and the failover
+    /// URLs added before: connect tries each once, in order, without waiting, and each
+    /// reconnect attempt goes through the list from the first. A URL that connect would
+    /// refuse makes `Client::connect` fail with [`Error::InvalidArgument`].
     pub fn failover_url(mut self, url: &str) -> Self {
         self.failover_urls.push(url.to_string());
         self
@@ -313,6 +327,18 @@ impl Config {
         check_queue_limit(self.queue_limit.0, self.queue_limit.1)?;
         for (name, value) in &self.http_headers {
             check_http_header(name, value)?;
+        }
+        if let Some((initial, max, _)) = self.reconnect {
+            if max < initial {
+                return Err(Error::invalid(format!(
+                    "the reconnect delay's maximum ({} ms) is less than its initial value ({} ms)",
+                    max.as_millis(),
+                    initial.as_millis()
+                )));
+            }
+        }
+        for url in &self.failover_urls {
+            crate::transport::parse_url(url)?;
         }
         Ok(())
     }

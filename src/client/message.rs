@@ -91,7 +91,7 @@ impl Message {
     fn settle(&self, command: &str, headers: &[(&str, &str)]) -> Result<()> {
         let inner = &*self.inner;
         let shared = &inner.shared;
-        let version = shared.info.version;
+        let version = shared.info().version;
         if command == "NACK" && version == Version::V1_0 {
             return Err(Error::Unsupported(
                 "NACK does not exist in STOMP 1.0".into(),
@@ -101,6 +101,15 @@ impl Message {
             return Err(Error::invalid(
                 "messages of an ack:auto subscription need no ack or nack",
             ));
+        }
+        if inner.settled.load(Ordering::Acquire) {
+            return Err(Error::invalid("this message was already acked or nacked"));
+        }
+        // A message of a lost connection: the broker redelivers it; nothing is sent, and
+        // the refused attempt does not use up its one ack (reconnect rule 3).
+        let epoch = inner.frame.epoch();
+        if shared.live_epoch() != epoch {
+            return Err(Error::Disconnected);
         }
         let frame = &inner.frame;
         let missing =
@@ -129,6 +138,11 @@ impl Message {
         if inner.settled.swap(true, Ordering::AcqRel) {
             return Err(Error::invalid("this message was already acked or nacked"));
         }
-        shared.request(command, own, headers, b"", false)
+        let r = shared.request_on(Some(epoch), command, own, headers, b"", false);
+        if matches!(r, Err(Error::Disconnected)) && shared.live_epoch() != epoch {
+            // Lost on the way: refused, as above, not used up.
+            inner.settled.store(false, Ordering::Release);
+        }
+        r
     }
 }

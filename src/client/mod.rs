@@ -72,10 +72,19 @@ impl Client {
     /// whole of it (TCP, TLS, the WebSocket upgrade, CONNECTED) is bounded by the
     /// connect timeout. An ERROR answer gives [`Error::ServerError`] with the broker's
     /// message.
+    ///
+    /// With failover URLs in the config, the endpoints (`url`, then those) are tried
+    /// once each, in order, without waiting in between; the first CONNECTED wins. An
+    /// ERROR answering CONNECT ends the call at once. When all fail, the error is the
+    /// last endpoint's, and its text names each endpoint with its error. With reconnect
+    /// on, a lost connection is made again in the background: see [`Config::reconnect`].
     pub fn connect(url: &str, config: &Config) -> Result<Client> {
         check_config(config)?;
-        let endpoint = parse_url(url)?;
-        Ok(Client::wrap(Shared::connect(&endpoint, None, config)?))
+        let mut endpoints = vec![(url.to_string(), parse_url(url)?)];
+        for u in &config.failover_urls {
+            endpoints.push((u.clone(), parse_url(u)?));
+        }
+        Ok(Client::wrap(Shared::connect(endpoints, None, config)?))
     }
 
     /// Runs STOMP over a stream the caller already opened (a Unix socket, a proxy tunnel,
@@ -91,14 +100,26 @@ impl Client {
     /// an answer can sleep in the read itself. Anything else (TLS, or a descriptor that
     /// is no socket) goes through the stream's own `Read` and `Write`, switched to
     /// non-blocking mode.
+    ///
+    /// Reconnect and failover need to open new connections, which this cannot: a config
+    /// with either is [`Error::InvalidArgument`].
     pub fn over<S>(stream: S, url: &str, config: &Config) -> Result<Client>
     where
         S: std::io::Read + std::io::Write + std::os::fd::AsFd + Send + 'static,
     {
         check_config(config)?;
+        if config.reconnect.is_some() || !config.failover_urls.is_empty() {
+            return Err(Error::invalid(
+                "Client::over cannot reconnect or fail over (it cannot open a new stream)",
+            ));
+        }
         let endpoint = parse_url(url)?;
         let io: Box<dyn RawIo> = Box::new(stream);
-        Ok(Client::wrap(Shared::connect(&endpoint, Some(io), config)?))
+        Ok(Client::wrap(Shared::connect(
+            vec![(url.to_string(), endpoint)],
+            Some(io),
+            config,
+        )?))
     }
 
     fn wrap(shared: Arc<Shared>) -> Client {
@@ -111,33 +132,35 @@ impl Client {
         &self.inner.shared
     }
 
-    /// The negotiated STOMP version: `"1.0"`, `"1.1"` or `"1.2"`.
+    /// The negotiated STOMP version: `"1.0"`, `"1.1"` or `"1.2"`. After a reconnect, the
+    /// new connection's (so are [`Client::server`] and [`Client::session`]); during an
+    /// outage, the lost one's.
     pub fn version(&self) -> &str {
-        self.shared().info.version.as_str()
+        self.shared().info().version.as_str()
     }
 
     /// The CONNECTED frame's `server` header, if the broker sent one.
     pub fn server(&self) -> Option<&str> {
-        self.shared().info.server.as_deref()
+        self.shared().info().server.as_deref()
     }
 
     /// The CONNECTED frame's `session` header, if the broker sent one.
     pub fn session(&self) -> Option<&str> {
-        self.shared().info.session.as_deref()
+        self.shared().info().session.as_deref()
     }
 
     /// The WebSocket subprotocol the server chose, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.shared().info.subprotocol.as_deref()
+        self.shared().info().subprotocol.as_deref()
     }
 
-    /// Whether the connection is still up.
+    /// Whether the connection is up: false from a loss until a reconnect succeeds.
     pub fn is_connected(&self) -> bool {
         self.shared().is_connected()
     }
 
     /// Why the connection closed (the ERROR text, a heart-beat timeout, an I/O error...);
-    /// `None` while connected.
+    /// `None` while connected. During a reconnect outage: why the connection was lost.
     pub fn close_reason(&self) -> Option<String> {
         self.shared().close_reason()
     }
@@ -280,6 +303,8 @@ impl Client {
                 .collect(),
             target,
             stats: Arc::clone(&stats),
+            seq: 0,
+            confirmed: false,
         };
         shared.subscribe(&id, entry, &rest)?;
         Ok(Subscription::new(Arc::clone(shared), id, ack, rx, stats))
@@ -299,8 +324,8 @@ impl Client {
             return Err(Error::invalid("a transaction id may not be empty"));
         }
         shared.check_headers("BEGIN", &[("transaction", id)], &[])?;
-        shared.request("BEGIN", &[("transaction", id)], &[], b"", false)?;
-        Ok(Transaction::new(Arc::clone(shared), id.to_string()))
+        let epoch = shared.begin(id)?;
+        Ok(Transaction::new(Arc::clone(shared), id.to_string(), epoch))
     }
 
     /// DISCONNECT with a receipt, wait for it (at most the receipt timeout), then close
@@ -326,6 +351,11 @@ impl Client {
         self.shared().disconnect(timeout)
     }
 
+    /// The current connection's CONNECTED values, C strings included (for the C API).
+    pub(crate) fn info(&self) -> &crate::connection::SessionInfo {
+        self.shared().info()
+    }
+
     /// True when called from inside one of this client's callbacks.
     pub(crate) fn in_callback(&self) -> bool {
         self.shared().on_dispatch_thread()
@@ -333,14 +363,7 @@ impl Client {
 }
 
 fn check_config(config: &Config) -> Result<()> {
-    config.validate()?;
-    if config.reconnect.is_some() {
-        return Err(Error::Unsupported("reconnect is not built yet".into()));
-    }
-    if !config.failover_urls.is_empty() {
-        return Err(Error::Unsupported("failover is not built yet".into()));
-    }
-    Ok(())
+    config.validate()
 }
 
 fn check_destination(destination: &str) -> Result<()> {

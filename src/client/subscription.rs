@@ -154,9 +154,11 @@ impl Subscription {
     /// UNSUBSCRIBE, with extra headers (a `receipt` makes the call wait for it). Messages
     /// already queued can still be received. A second call is
     /// [`Error::InvalidArgument`]; after the connection closed, [`Error::Disconnected`].
+    /// During a reconnect outage it ends the subscription at once and sends nothing (the
+    /// broker's side went with the connection); it is not made again.
     pub fn unsubscribe(&self, headers: &[(&str, &str)]) -> Result<()> {
         self.shared.check_headers("UNSUBSCRIBE", headers, &["id"])?;
-        if !self.shared.is_connected() {
+        if self.shared.is_closed() {
             return Err(Error::Disconnected);
         }
         match self.shared.unsubscribe(&self.id, headers)? {
@@ -176,7 +178,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if self.shared.is_connected() {
+        if !self.shared.is_closed() {
             let _ = self.shared.unsubscribe(&self.id, &[]);
         }
     }

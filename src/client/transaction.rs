@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub struct Transaction {
     shared: Arc<Shared>,
     id: String,
+    /// The link it began on: after a reconnect it is gone, and so is the transaction.
+    epoch: u64,
     ended: AtomicBool,
 }
 
@@ -22,10 +24,11 @@ impl std::fmt::Debug for Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(shared: Arc<Shared>, id: String) -> Transaction {
+    pub(crate) fn new(shared: Arc<Shared>, id: String, epoch: u64) -> Transaction {
         Transaction {
             shared,
             id,
+            epoch,
             ended: AtomicBool::new(false),
         }
     }
@@ -46,9 +49,10 @@ impl Transaction {
     }
 
     /// COMMIT or ABORT through a shared reference (the C API's handles). A second call
-    /// is [`Error::InvalidArgument`].
+    /// is [`Error::InvalidArgument`]; a transaction of a connection that was lost (even
+    /// if a reconnect made a new one) is [`Error::Disconnected`].
     pub(crate) fn end(&self, command: &str) -> Result<()> {
-        if !self.shared.is_connected() {
+        if self.shared.live_epoch() != self.epoch {
             return Err(Error::Disconnected);
         }
         if self.ended.swap(true, Ordering::AcqRel) {
@@ -57,17 +61,14 @@ impl Transaction {
                 self.id
             )));
         }
-        self.shared
-            .request(command, &[("transaction", &self.id)], &[], b"", true)
+        self.shared.end_transaction(&self.id, self.epoch, command)
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        if !self.ended.swap(true, Ordering::AcqRel) && self.shared.is_connected() {
-            let _ = self
-                .shared
-                .request("ABORT", &[("transaction", &self.id)], &[], b"", false);
+        if !self.ended.swap(true, Ordering::AcqRel) {
+            self.shared.drop_transaction(&self.id, self.epoch);
         }
     }
 }

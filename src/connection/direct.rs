@@ -144,12 +144,12 @@ impl Shared {
             return (ob, None);
         };
         let busy = |ob: &Outbox| ob.io_writing || ob.writer_busy;
-        if busy(&ob) && ob.buf.is_empty() && !ob.closed {
+        if busy(&ob) && ob.buf.is_empty() && ob.gate.is_open() {
             ob = self
-                .wait_for_space(ob, |ob| busy(ob) && ob.buf.is_empty() && !ob.closed)
+                .wait_for_space(ob, |ob| busy(ob) && ob.buf.is_empty() && ob.gate.is_open())
                 .0;
         }
-        let free = !busy(&ob) && !ob.closed;
+        let free = !busy(&ob) && ob.gate.is_open();
         (ob, free.then_some(fd))
     }
 
@@ -175,7 +175,7 @@ impl Shared {
         if ob.space_waiters > 0 {
             self.outbox_space.notify_all();
         }
-        ob.encode_head(command, self.info.version, headers);
+        ob.encode_head(command, ob.version, headers);
         let mut wire = std::mem::take(&mut ob.direct_buf);
         wire.clear();
         let raw = ob.framing.is_raw();

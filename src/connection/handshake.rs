@@ -130,10 +130,12 @@ pub(crate) fn establish(opened: Opened, config: &Config, deadline: Instant) -> R
     };
     Ok(Established {
         info: SessionInfo {
+            url: String::new(),
             version,
             server: frame.header("server").map(str::to_string),
             session: frame.header("session").map(str::to_string),
             subprotocol,
+            c: Default::default(),
         },
         writer,
         reader,

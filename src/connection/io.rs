@@ -15,9 +15,9 @@ use crate::transport::Stream;
 
 use super::heartbeat::Heartbeat;
 use super::leader::LEADER_WINDOW;
-use super::outbox::Outbox;
+use super::outbox::{Gate, Outbox};
 use super::reader::READS_PER_TURN;
-use super::{lock, Shared};
+use super::{lock, reconnect, Shared};
 
 /// How long the thread keeps flushing after the client asked it to close.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
@@ -71,16 +71,37 @@ impl End {
     }
 }
 
-/// The thread's body: runs the loop, turns a panic into a lost connection, and always
-/// finishes the session so that no waiter is left hanging.
-pub(crate) fn run(shared: Arc<Shared>, mut parts: IoParts) {
+/// The thread's body: runs the loop over each link, turns a panic into a lost
+/// connection, and always finishes the session so that no waiter is left hanging. With
+/// reconnect on, a lost link is followed by the reconnect loop on this same thread
+/// (never the dispatch thread, whose callbacks may wait for the next link).
+pub(crate) fn run(shared: Arc<Shared>, parts: IoParts) {
     no_wakeup_preemption();
-    let end = catch_unwind(AssertUnwindSafe(|| Io::new(&shared, &mut parts).run()))
-        .unwrap_or_else(|_| End::Lost("internal error: the I/O thread panicked".into()));
-    shared.finish(end);
-    // A leader reads the socket by its descriptor, a caller may write a large frame to
-    // it: wait until neither does (each notices the session ended within one poll
-    // slice), then close the socket.
+    let mut parts = parts;
+    let mut rounds = reconnect::Rounds::new();
+    loop {
+        let end = catch_unwind(AssertUnwindSafe(|| Io::new(&shared, &mut parts).run()))
+            .unwrap_or_else(|_| End::Lost("internal error: the I/O thread panicked".into()));
+        let outage = shared.settings.reconnect.is_some()
+            && !matches!(end, End::Shutdown)
+            && shared.lose(&end);
+        if !outage {
+            shared.finish(end);
+            close_link(&shared, parts);
+            return;
+        }
+        close_link(&shared, parts);
+        match reconnect::reconnect(&shared, &mut rounds, end) {
+            Some(next) => parts = next,
+            None => return,
+        }
+    }
+}
+
+/// Closes an ended link's socket once nobody uses it: a leader reads the socket by its
+/// descriptor, a caller may write a large frame to it, and each notices that the link
+/// ended within one poll slice.
+fn close_link(shared: &Shared, parts: IoParts) {
     drop(lock(&shared.read_side));
     shared.wait_for_writer();
     drop(parts);
@@ -246,7 +267,7 @@ impl<'a> Io<'a> {
         }
         self.set_writing(&mut ob);
         Outgoing {
-            shutdown: ob.shutdown,
+            shutdown: ob.gate == Gate::Shutdown,
             writer_busy: ob.writer_busy,
         }
     }
@@ -294,7 +315,7 @@ impl<'a> Io<'a> {
     /// leader window is open (`more_to_read` overrides: those bytes are ours to take).
     fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<bool> {
         let mut ob = lock(&self.shared.outbox);
-        if !ob.buf.is_empty() && !ob.shutdown && !ob.writer_busy {
+        if !ob.buf.is_empty() && ob.gate != Gate::Shutdown && !ob.writer_busy {
             return None;
         }
         // A leader reads for everyone; in the window, a leader may come, unless callers
@@ -377,7 +398,7 @@ impl<'a> Io<'a> {
 }
 
 /// What `poll` saw.
-struct Woke {
+pub(super) struct Woke {
     /// The socket is readable or hung up.
     readable: bool,
     /// The waker fired.
@@ -388,7 +409,7 @@ struct Woke {
 
 /// Waits for the socket (readable; writable when `want_write`), when given, the waker or
 /// the flush timer.
-fn poll(
+pub(super) fn poll(
     socket: Option<std::os::fd::RawFd>,
     shared: &Shared,
     want_write: bool,

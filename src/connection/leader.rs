@@ -66,7 +66,9 @@ impl Shared {
             ob.io_sleeping = false;
         }
         let lead = match ob.direct_fd {
-            Some(fd) if !ob.closed && !ob.leader && ob.io_sleeping && !ob.io_polls_socket => {
+            Some(fd)
+                if ob.gate.is_open() && !ob.leader && ob.io_sleeping && !ob.io_polls_socket =>
+            {
                 ob.leader = true;
                 Lead::Leader(fd)
             }

@@ -26,10 +26,12 @@ pub(crate) struct Outbox {
     pub(crate) buf: Vec<u8>,
     pub(crate) scratch: Vec<u8>,
     pub(crate) framing: Framing,
-    /// No frame is accepted any more (DISCONNECT queued, or the connection closed).
-    pub(crate) closed: bool,
-    /// The I/O thread should flush and close the socket.
-    pub(crate) shutdown: bool,
+    /// Whether frames are accepted, for which link.
+    pub(crate) gate: Gate,
+    /// The link (see `Shared::live_epoch`) the bytes in here are for.
+    pub(crate) epoch: u64,
+    /// The STOMP version of that link, which encoding follows.
+    pub(crate) version: crate::frame::Version,
     /// The I/O thread is in (or about to enter) poll and must be woken for new bytes.
     pub(crate) io_sleeping: bool,
     /// Threads waiting on `outbox_space`: callers in `send` for the buffer to drain or
@@ -76,6 +78,34 @@ pub(crate) struct Outbox {
     /// A waiter was just handed its answer. The followers counted may be exactly the
     /// ones served, not yet back to deregister: the next sleep ignores them.
     pub(crate) served: bool,
+}
+
+/// Whether the outbox takes frames. One state, since each excludes the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Frames are accepted for the live link.
+    Open,
+    /// The link was lost and the I/O thread is making a new one: callers that must send
+    /// wait for it, at most the send timeout (API.md, reconnect rule 7).
+    Down,
+    /// No frame is accepted any more: DISCONNECT is queued, or the session ended.
+    Closed,
+    /// Closed, and the I/O thread should flush what is queued and close the socket.
+    Shutdown,
+}
+
+impl Gate {
+    /// Frames are accepted.
+    pub(crate) fn is_open(self) -> bool {
+        self == Gate::Open
+    }
+
+    /// Closes for good, keeping a shutdown already asked for.
+    pub(crate) fn close(&mut self) {
+        if *self != Gate::Shutdown {
+            *self = Gate::Closed;
+        }
+    }
 }
 
 impl Outbox {
@@ -132,7 +162,7 @@ pub(crate) fn write_through(ob: &mut Outbox) -> bool {
     let Some(fd) = ob.direct_fd else {
         return false;
     };
-    if ob.closed || ob.writer_busy {
+    if !ob.gate.is_open() || ob.writer_busy {
         return false;
     }
     // The fd belongs to the stream the I/O thread owns and keeps open until it has marked
@@ -157,13 +187,42 @@ impl Shared {
         body: &[u8],
         mode: Origin,
     ) -> Result<()> {
+        self.enqueue_frame_on(None, headers, command, body, mode)
+    }
+
+    /// [`Shared::enqueue_frame`] for one link only: with `Some(epoch)`, a frame that
+    /// would go out on another link than `epoch` is refused with
+    /// [`Error::Disconnected`] (an ack, a commit, a frame that waited for a receipt
+    /// registered on that link). During an outage (`Gate::Down`) an application
+    /// thread waits for the next link, at most the send timeout.
+    pub(crate) fn enqueue_frame_on(
+        &self,
+        epoch: Option<u64>,
+        headers: impl FnOnce(&mut FrameWriter<'_>),
+        command: &str,
+        body: &[u8],
+        mode: Origin,
+    ) -> Result<()> {
         let may_wait = mode != Origin::Internal;
         let over = |ob: &Outbox| {
-            !ob.closed && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
+            ob.gate.is_open() && !ob.buf.is_empty() && ob.buf.len() + body.len() > OUTBOX_HIGH_WATER
         };
         let mut guard = lock(&self.outbox);
+        if guard.gate == Gate::Down {
+            if !may_wait || epoch.is_some() {
+                return Err(Error::Disconnected);
+            }
+            let (g, timed_out) = self.wait_for_space(guard, |ob| ob.gate == Gate::Down);
+            guard = g;
+            if timed_out {
+                return Err(Error::Timeout);
+            }
+        }
+        if epoch.is_some_and(|e| e != guard.epoch) {
+            return Err(Error::Disconnected);
+        }
         let mut defer = false;
-        if mode != Origin::Internal && body.len() >= LARGE_FRAME && !guard.closed {
+        if mode != Origin::Internal && body.len() >= LARGE_FRAME && guard.gate.is_open() {
             let (g, route) = self.route_large(guard, body.len(), mode);
             guard = g;
             match route {
@@ -178,12 +237,20 @@ impl Shared {
             if timed_out {
                 return Err(Error::Timeout);
             }
+            if guard.gate == Gate::Down && epoch.is_none() {
+                // Lost while waiting for room: wait for the next link (rule 7).
+                let (g, timed_out) = self.wait_for_space(guard, |ob| ob.gate == Gate::Down);
+                guard = g;
+                if timed_out {
+                    return Err(Error::Timeout);
+                }
+            }
         }
-        if guard.closed {
+        if !guard.gate.is_open() || epoch.is_some_and(|e| e != guard.epoch) {
             return Err(Error::Disconnected);
         }
         let ob = &mut *guard;
-        let version = self.info.version;
+        let version = ob.version;
         let debug = self.settings.debug.is_some();
         let line = if ob.framing.is_raw() {
             // Raw framing: encode straight into the outgoing buffer, no copy.
@@ -266,7 +333,7 @@ impl Shared {
     /// Appends wire bytes produced by a leader (pongs, a Close reply) to the outbox.
     pub(crate) fn enqueue_wire(&self, bytes: &[u8]) {
         let mut ob = lock(&self.outbox);
-        if ob.closed {
+        if !ob.gate.is_open() {
             return;
         }
         ob.buf.extend_from_slice(bytes);
@@ -284,7 +351,7 @@ impl Shared {
     pub(crate) fn enqueue_heartbeat(&self) {
         let mut ob = lock(&self.outbox);
         let ob = &mut *ob;
-        if !ob.closed {
+        if ob.gate.is_open() {
             ob.framing.write_heartbeat(&mut ob.buf);
         }
     }

@@ -53,6 +53,8 @@ pub(crate) struct ReadSide {
     batch: Batch,
     /// An end a leader met (EOF, error, ERROR frame); the I/O thread ends with it.
     pub(crate) end: Option<End>,
+    /// The link this side reads: every message is tagged with it.
+    epoch: u64,
 }
 
 /// The queues that got items during one read, woken together at its end.
@@ -86,7 +88,7 @@ impl Batch {
 }
 
 impl ReadSide {
-    pub(crate) fn new(framing: Framing, decoder: Decoder) -> ReadSide {
+    pub(crate) fn new(framing: Framing, decoder: Decoder, epoch: u64) -> ReadSide {
         ReadSide {
             framing,
             decoder,
@@ -98,6 +100,7 @@ impl ReadSide {
                 backlog: false,
             },
             end: None,
+            epoch,
         }
     }
 
@@ -179,12 +182,14 @@ impl ReadSide {
         let mut stop = None;
         let decoder = &mut self.decoder;
         let batch = &mut self.batch;
+        let epoch = self.epoch;
         let outcome = self.framing.read(
             input,
             &mut |data| {
                 let mut data = data;
                 while let Some(d) = decoder.decode(&mut data)? {
-                    if let Decoded::Frame(f) = d {
+                    if let Decoded::Frame(mut f) = d {
+                        f.set_epoch(epoch);
                         if let Err(end) = deliver(shared, f, batch) {
                             stop = Some(end);
                             return Err(Error::Disconnected);
@@ -226,7 +231,8 @@ impl ReadSide {
             .decode(&mut data)
             .map_err(|e| End::Protocol(e.to_string()))?
         {
-            if let Decoded::Frame(f) = d {
+            if let Decoded::Frame(mut f) = d {
+                f.set_epoch(self.epoch);
                 let r = deliver(shared, f, &mut self.batch);
                 self.batch.flush();
                 r?;

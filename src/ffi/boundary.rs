@@ -18,6 +18,9 @@ thread_local! {
 pub(crate) enum Fail {
     Null(&'static str),
     Api(Error),
+    /// A library error whose detail for `stompws_last_error` is given (the code's variant
+    /// carries no text: a connect that timed out on the last of several endpoints).
+    Detailed(Error, String),
 }
 
 impl From<Error> for Fail {
@@ -44,6 +47,10 @@ pub(crate) fn result(f: impl FnOnce() -> FfiResult<()>) -> stompws_result {
         }
         Ok(Err(Fail::Api(e))) => {
             set_last_error(detail(&e));
+            stompws_result::from_code(e.code())
+        }
+        Ok(Err(Fail::Detailed(e, text))) => {
+            set_last_error(text);
             stompws_result::from_code(e.code())
         }
         Err(_) => {

@@ -9,7 +9,7 @@ use crate::connection::defer_on_dispatch_thread;
 use crate::error::Error;
 
 use super::boundary::{
-    self, check_out, copy_out, opt_str, try_bytes, try_headers, try_ref, try_str, write_out,
+    self, check_out, copy_out, opt_str, try_bytes, try_headers, try_ref, try_str, write_out, Fail,
     FfiResult, UserData,
 };
 use super::cstring;
@@ -49,13 +49,14 @@ pub unsafe extern "C" fn stompws_client_connect(
                 &default
             }
         };
-        let client = Client::connect(url, config)?;
-        let handle = Box::new(stompws_client {
-            version: cstring(client.version()),
-            server: client.server().map(cstring),
-            session: client.session().map(cstring),
-            client,
-        });
+        let client =
+            Client::connect(url, config).map_err(
+                |e| match crate::connection::take_connect_detail() {
+                    Some(text) => Fail::Detailed(e, text),
+                    None => Fail::Api(e),
+                },
+            )?;
+        let handle = Box::new(stompws_client { client });
         // SAFETY: checked non-NULL above; written only on success.
         unsafe { write_out(out, Box::into_raw(handle)) };
         Ok(())
@@ -63,7 +64,9 @@ pub unsafe extern "C" fn stompws_client_connect(
 }
 
 /// The negotiated STOMP version: "1.0", "1.1" or "1.2"; NULL if `client` is NULL.
-/// Borrowed from the client: valid until `stompws_client_free`.
+/// Borrowed from the client: valid until `stompws_client_free`. After a reconnect it is
+/// the new connection's (during an outage, the lost one's); a pointer returned earlier
+/// stays valid. The same holds for `stompws_client_server` and `stompws_client_session`.
 ///
 /// # Safety
 /// `client` is NULL or a live client.
@@ -71,7 +74,7 @@ pub unsafe extern "C" fn stompws_client_connect(
 pub unsafe extern "C" fn stompws_client_version(client: *const stompws_client) -> *const c_char {
     // SAFETY: NULL or a live client, per the contract.
     boundary::getter(ptr::null(), || {
-        unsafe { client.as_ref() }.map_or(ptr::null(), |c| c.version.as_ptr())
+        unsafe { client.as_ref() }.map_or(ptr::null(), |c| c.client.info().c.version.as_ptr())
     })
 }
 
@@ -85,7 +88,7 @@ pub unsafe extern "C" fn stompws_client_server(client: *const stompws_client) ->
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live client, per the contract.
         unsafe { client.as_ref() }
-            .and_then(|c| c.server.as_ref())
+            .and_then(|c| c.client.info().c.server.as_ref())
             .map_or(ptr::null(), |s| s.as_ptr())
     })
 }
@@ -100,7 +103,7 @@ pub unsafe extern "C" fn stompws_client_session(client: *const stompws_client) -
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live client, per the contract.
         unsafe { client.as_ref() }
-            .and_then(|c| c.session.as_ref())
+            .and_then(|c| c.client.info().c.session.as_ref())
             .map_or(ptr::null(), |s| s.as_ptr())
     })
 }

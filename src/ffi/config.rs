@@ -6,6 +6,7 @@
 //! thread-safe: use it from one thread at a time.
 
 use std::ffi::{c_char, c_void, CString};
+use std::time::Duration;
 
 use crate::config::{self, Config};
 use crate::error::Error;
@@ -385,8 +386,26 @@ pub unsafe extern "C" fn stompws_config_set_tls_insecure(
     })
 }
 
-/// Reconnect with back-off. Not built yet: returns STOMPWS_RESULT_UNSUPPORTED (after the
-/// NULL check) and leaves the config unchanged.
+/// Turns on reconnecting after a lost connection (off by default; `initial_delay_ms` 0
+/// turns it off again). Attempt n waits min(initial x 2^(n-1), max) ms times a random
+/// factor in [0.8, 1.2] (at most `max_delay_ms`), then tries every endpoint once, in
+/// order; `max_attempts` failed attempts (0 = never give up) close the client for good.
+/// The count and the delay start again only once a new connection has stayed up for
+/// 1 s. The rules (which calls wait during an outage, which fail, what is replayed) are
+/// in the README, "Surviving restarts and failover":
+/// - at the loss, STOMPWS_EVENT_CONNECTION_LOST fires, `stompws_client_is_connected`
+///   turns false, and every call waiting for a receipt returns DISCONNECTED at once;
+/// - acks of messages received before the loss, and commits of its transactions, return
+///   DISCONNECTED and send nothing (the broker redelivers what was not acked);
+/// - sends, subscribes and begins wait for the new connection, at most the send timeout
+///   (then TIMEOUT, having sent nothing); receives keep waiting; unsubscribing ends the
+///   subscription at once;
+/// - after reconnecting, every subscription is made again with its id and headers
+///   before any other frame, and STOMPWS_EVENT_CONNECTED fires with the endpoint's URL;
+/// - `stompws_client_disconnect` during an outage returns OK at once.
+///
+/// INVALID_ARGUMENT when `max_delay_ms < initial_delay_ms`; the config is then left
+/// unchanged.
 ///
 /// # Safety
 /// `config` is NULL or a live config.
@@ -397,14 +416,25 @@ pub unsafe extern "C" fn stompws_config_set_reconnect(
     max_delay_ms: u32,
     max_attempts: u32,
 ) -> stompws_result {
-    let _ = (initial_delay_ms, max_delay_ms, max_attempts);
-    with_config(config, |_| {
-        Err(Error::Unsupported("reconnect is not built yet".into()).into())
+    with_config(config, |c| {
+        if initial_delay_ms != 0 && max_delay_ms < initial_delay_ms {
+            return Err(Error::invalid(format!(
+                "max_delay_ms ({max_delay_ms}) is less than initial_delay_ms ({initial_delay_ms})"
+            ))
+            .into());
+        }
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        *c = std::mem::take(c).reconnect(ms(initial_delay_ms), ms(max_delay_ms), max_attempts);
+        Ok(())
     })
 }
 
-/// Another broker to try on connect and reconnect. Not built yet: returns
-/// STOMPWS_RESULT_UNSUPPORTED (after the NULL checks) and leaves the config unchanged.
+/// Another broker to try, after the URL given to connect and the failover URLs added
+/// before it: `stompws_client_connect` tries each once, in order, without waiting, and
+/// every reconnect attempt goes through the list from the first. Every endpoint uses the
+/// same config. When all fail at connect, the result is the last one's and
+/// `stompws_last_error` names each endpoint with its error. A URL that connect would
+/// refuse (another scheme, bad UTF-8) is INVALID_ARGUMENT here, and is not added.
 ///
 /// # Safety
 /// `config` is NULL or a live config; `url` is NULL or NUL-terminated.
@@ -413,10 +443,12 @@ pub unsafe extern "C" fn stompws_config_add_failover_url(
     config: *mut stompws_config,
     url: *const c_char,
 ) -> stompws_result {
-    with_config(config, |_| {
+    with_config(config, |c| {
         // SAFETY: NULL or NUL-terminated per the contract.
-        unsafe { try_str(url, "url") }?;
-        Err(Error::Unsupported("failover is not built yet".into()).into())
+        let url = unsafe { try_str(url, "url") }?;
+        crate::transport::parse_url(url)?;
+        *c = std::mem::take(c).failover_url(url);
+        Ok(())
     })
 }
 

@@ -120,9 +120,6 @@ pub struct stompws_config {
 #[allow(non_camel_case_types)]
 pub struct stompws_client {
     pub(crate) client: Client,
-    pub(crate) version: CString,
-    pub(crate) server: Option<CString>,
-    pub(crate) session: Option<CString>,
 }
 
 /// A subscription. Created by `stompws_client_subscribe` or

@@ -207,6 +207,10 @@ pub struct Frame {
     header_count: usize,
     /// Where the first headers end, for `header`.
     index: HeaderIndex,
+    /// The link (connection) of a client session this frame was received on; 0 for a
+    /// frame a client did not receive. Acks check it: a message of a lost connection
+    /// cannot be acked on the next one. Not part of the frame's value (equality ignores it).
+    epoch: u64,
 }
 
 /// How many headers `HeaderIndex` covers: enough for a broker's usual MESSAGE frame.
@@ -293,6 +297,7 @@ impl Frame {
             data,
             header_count: 0,
             index: HeaderIndex::default(),
+            epoch: 0,
         }
     }
 
@@ -321,7 +326,18 @@ impl Frame {
             command_len,
             header_count,
             index,
+            epoch: 0,
         })
+    }
+
+    /// The link this frame was received on (0 if none); see `Frame::epoch`.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Tags the frame with the link it was received on.
+    pub(crate) fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
     }
 
     /// Appends a header and returns the frame, for building in one expression.
