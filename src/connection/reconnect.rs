@@ -201,6 +201,17 @@ pub(crate) fn reconnect(shared: &Shared, rounds: &mut Rounds, end: End) -> Optio
     }
     let mut last_error = end.reason();
     loop {
+        if plan.policy.gives_up_after(rounds.failed) {
+            // Also when the last attempt connected but its link was lost within
+            // STABLE_AFTER: it counts as failed.
+            if !shared.is_closed() {
+                shared.finish(End::Lost(format!(
+                    "gave up reconnecting after {} attempts; last error: {last_error}",
+                    rounds.failed
+                )));
+            }
+            return None;
+        }
         let attempt = rounds.failed + 1;
         let wait = plan.policy.delay(attempt, rounds.jitter());
         if shared.is_closed() {
@@ -232,16 +243,6 @@ pub(crate) fn reconnect(shared: &Shared, rounds: &mut Rounds, end: End) -> Optio
             }
         }
         rounds.failed += 1;
-        if plan.policy.gives_up_after(rounds.failed) {
-            if shared.is_closed() {
-                return None;
-            }
-            shared.finish(End::Lost(format!(
-                "gave up reconnecting after {} attempts; last error: {last_error}",
-                rounds.failed
-            )));
-            return None;
-        }
     }
 }
 

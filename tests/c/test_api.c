@@ -260,15 +260,19 @@ static void test_config_validation(void)
     stompws_config_free(config);
 }
 
-static void test_reconnect_and_failover_unsupported(void)
+/* The setters' own checks; test_reconnect.c covers what they do. */
+static void test_reconnect_and_failover_setters(void)
 {
     stompws_config *config = stompws_config_new();
     if (!CHECK(config != NULL))
         return;
-    CHECK_RESULT(stompws_config_set_reconnect(config, 100, 1000, 0),
-                 STOMPWS_RESULT_UNSUPPORTED);
+    CHECK_RESULT(stompws_config_set_reconnect(config, 100, 1000, 0), STOMPWS_RESULT_OK);
+    CHECK_RESULT(stompws_config_set_reconnect(config, 1000, 100, 0),
+                 STOMPWS_RESULT_INVALID_ARGUMENT);
     CHECK_RESULT(stompws_config_add_failover_url(config, "ws://127.0.0.1:15674/ws"),
-                 STOMPWS_RESULT_UNSUPPORTED);
+                 STOMPWS_RESULT_OK);
+    CHECK_RESULT(stompws_config_add_failover_url(config, "http://127.0.0.1:15674/ws"),
+                 STOMPWS_RESULT_INVALID_ARGUMENT);
     stompws_config_free(config);
 }
 
@@ -708,7 +712,7 @@ int main(void)
     RUN(test_free_null);
     RUN(test_config_null_arguments);
     RUN(test_config_validation);
-    RUN(test_reconnect_and_failover_unsupported);
+    RUN(test_reconnect_and_failover_setters);
     RUN(test_connect_bad_urls);
     RUN(test_connect_refused);
     RUN(test_last_error_contract);
