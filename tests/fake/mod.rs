@@ -6,12 +6,25 @@
 //! In WebSocket mode the server is strict like ActiveMQ's ws transport: every client
 //! message must hold exactly one STOMP frame (or be a heart-beat of exactly `"\n"`), and
 //! it records whether frames came as text or binary.
+//!
+//! [`tcp`] and [`ws`] serve one connection. [`tcp_many`] hands its script a [`Server`]
+//! that accepts connection after connection on one port (a client that reconnects), can
+//! refuse them (no listener on the port, or a reset right after accept), and records the
+//! frames each connection's client sent, in order, for the test to read after
+//! [`Many::join`]. [`Events`] collects a client's life-cycle events with timestamps.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use stompws::{Config, Event};
+
+/// How long [`Server::accept`] waits for a client before the script fails.
+pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client frame as the server saw it.
 #[derive(Debug, Clone)]
@@ -39,6 +52,10 @@ pub struct Peer {
     buf: Vec<u8>,
     /// ws: heart-beat messages received.
     pub heartbeats: usize,
+    /// Where every frame read is also recorded ([`tcp_many`] connections only).
+    log: Option<Arc<Mutex<Vec<Seen>>>>,
+    /// The connection's number on its server, from 0 (always 0 for [`tcp`] and [`ws`]).
+    pub index: usize,
 }
 
 /// A running scripted server; `url` is what the client connects to.
@@ -78,6 +95,16 @@ fn start(ws: bool, script: impl FnOnce(Peer) + Send + 'static) -> Fake {
     };
     let handle = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
+        script(Peer::new(stream, ws, None, 0));
+    });
+    Fake {
+        url,
+        handle: Some(handle),
+    }
+}
+
+impl Peer {
+    fn new(stream: TcpStream, ws: bool, log: Option<Arc<Mutex<Vec<Seen>>>>, index: usize) -> Peer {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -87,19 +114,15 @@ fn start(ws: bool, script: impl FnOnce(Peer) + Send + 'static) -> Fake {
             ws,
             buf: Vec::new(),
             heartbeats: 0,
+            log,
+            index,
         };
         if ws {
             peer.accept_upgrade();
         }
-        script(peer);
-    });
-    Fake {
-        url,
-        handle: Some(handle),
+        peer
     }
-}
 
-impl Peer {
     fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 65536];
         match self.stream.read(&mut chunk) {
@@ -154,6 +177,14 @@ impl Peer {
 
     /// The next client frame (heart-beats skipped and counted); None when the client left.
     pub fn read_frame(&mut self) -> Option<Seen> {
+        let f = self.read_frame_unlogged()?;
+        if let Some(log) = &self.log {
+            log.lock().unwrap().push(f.clone());
+        }
+        Some(f)
+    }
+
+    fn read_frame_unlogged(&mut self) -> Option<Seen> {
         if self.ws {
             loop {
                 let (op, payload) = self.read_message()?;
@@ -252,6 +283,101 @@ impl Peer {
     pub fn wait_close(&mut self) {
         while self.read_frame().is_some() {}
     }
+
+    /// Reads CONNECT and answers CONNECTED with these values (`server` and `session`
+    /// let a test tell one session from the next).
+    pub fn handshake_as(
+        &mut self,
+        version: &str,
+        heart_beat: &str,
+        server: &str,
+        session: &str,
+    ) -> Seen {
+        let connect = self.expect("CONNECT");
+        let reply = format!(
+            "CONNECTED\nversion:{version}\nheart-beat:{heart_beat}\nserver:{server}\nsession:{session}\n\n\0"
+        );
+        self.send(reply.as_bytes());
+        connect
+    }
+
+    /// Reads CONNECT and answers it with an ERROR carrying `message`, then closes the
+    /// connection cleanly (as brokers do after refusing a login).
+    pub fn refuse_connect(mut self, message: &str) -> Seen {
+        let connect = self.expect("CONNECT");
+        let reply = format!("ERROR\nmessage:{message}\n\nrefused by the script\0");
+        self.send(reply.as_bytes());
+        self.close();
+        connect
+    }
+
+    /// Sends an ERROR frame (no `receipt-id`) carrying `message`, then closes cleanly.
+    pub fn error_and_close(mut self, message: &str) {
+        let reply = format!("ERROR\nmessage:{message}\n\nclosed by the script\0");
+        self.send(reply.as_bytes());
+        self.close();
+    }
+
+    /// Sends a MESSAGE on subscription `sub` with `ack` as its 1.2 `ack` header (and
+    /// `message-id`), body `body`.
+    pub fn message(&mut self, sub: &str, destination: &str, ack: &str, body: &str) {
+        let frame = format!(
+            "MESSAGE\nsubscription:{sub}\ndestination:{destination}\nmessage-id:{ack}\nack:{ack}\ncontent-length:{}\n\n{body}\0",
+            body.len()
+        );
+        self.send(frame.as_bytes());
+    }
+
+    /// Serves like a well-behaved broker (receipts for everything) until a SEND to
+    /// `destination` came; answers its receipt too and returns the frames read. The
+    /// tests use it as an in-band trigger: when the client's `send_with_receipt` to that
+    /// destination returns, every frame the server sent before was read by the client.
+    pub fn serve_until_send(&mut self, destination: &str) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        loop {
+            let f = self.read_frame().unwrap_or_else(|| {
+                panic!("client left while the server waited for a SEND to {destination}")
+            });
+            self.receipt(&f);
+            let done = f.command == "SEND" && f.header("destination") == Some(destination);
+            seen.push(f);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Drops the connection abruptly: SO_LINGER 0, then close, so the client gets an RST
+    /// (ECONNRESET), not a FIN.
+    pub fn reset(self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket descriptor owned by self.stream, and a pointer to a
+        // live `linger` with its exact size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "setsockopt(SO_LINGER): {}",
+            std::io::Error::last_os_error()
+        );
+        drop(self.stream);
+    }
+
+    /// Closes the connection cleanly: the client reads end-of-stream (a FIN).
+    pub fn close(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
 }
 
 /// Parses one client ws frame from `b`: (opcode, payload, bytes used).
@@ -336,4 +462,265 @@ pub fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(payload);
     out
+}
+
+/// One connection's recorded frames, shared by its [`Peer`] and the test.
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// The listening side of [`tcp_many`], handed to its script: accepts the client's
+/// connections one after the other on one port, or refuses them.
+pub struct Server {
+    addr: SocketAddr,
+    listener: Option<TcpListener>,
+    ws: bool,
+    logs: Arc<Mutex<Vec<Log>>>,
+    accepted: Arc<Mutex<Vec<Instant>>>,
+}
+
+/// A running [`tcp_many`] server.
+pub struct Many<T> {
+    /// What the client connects to: `tcp://127.0.0.1:PORT`.
+    pub url: String,
+    handle: Option<JoinHandle<T>>,
+    logs: Arc<Mutex<Vec<Log>>>,
+    accepted: Arc<Mutex<Vec<Instant>>>,
+}
+
+/// A server on `tcp://127.0.0.1:PORT` whose script accepts (or refuses) as many
+/// connections as it likes through the [`Server`] it is given; its return value comes
+/// back from [`Many::join`].
+pub fn tcp_many<T: Send + 'static>(
+    script: impl FnOnce(&mut Server) -> T + Send + 'static,
+) -> Many<T> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let logs: Arc<Mutex<Vec<Log>>> = Arc::default();
+    let accepted: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let mut server = Server {
+        addr,
+        listener: Some(listener),
+        ws: false,
+        logs: Arc::clone(&logs),
+        accepted: Arc::clone(&accepted),
+    };
+    let handle = thread::spawn(move || script(&mut server));
+    Many {
+        url: format!("tcp://127.0.0.1:{}", addr.port()),
+        handle: Some(handle),
+        logs,
+        accepted,
+    }
+}
+
+/// A `tcp://` URL on which nothing listens: connecting is refused at once (ECONNREFUSED).
+pub fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("tcp://127.0.0.1:{port}")
+}
+
+impl<T> Many<T> {
+    /// Waits for the script to finish and returns its value, re-raising its panic (a
+    /// failed server-side check). The recorded frames stay readable afterwards.
+    pub fn join(&mut self) -> T {
+        let handle = self.handle.take().expect("joined twice");
+        match handle.join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+
+    /// The frames the client sent on connection `index` (from 0), in order, as far as
+    /// the script read them.
+    pub fn frames(&self, index: usize) -> Vec<Seen> {
+        let logs = self.logs.lock().unwrap();
+        match logs.get(index) {
+            Some(log) => log.lock().unwrap().clone(),
+            None => panic!(
+                "connection {index} was never accepted ({} were)",
+                logs.len()
+            ),
+        }
+    }
+
+    /// How many connections the script accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+
+    /// When each accepted connection was accepted.
+    pub fn accept_times(&self) -> Vec<Instant> {
+        self.accepted.lock().unwrap().clone()
+    }
+}
+
+impl Server {
+    /// The next connection; the script fails after [`ACCEPT_TIMEOUT`] without one.
+    pub fn accept(&mut self) -> Peer {
+        self.accept_timeout(ACCEPT_TIMEOUT)
+            .unwrap_or_else(|| panic!("no connection within {ACCEPT_TIMEOUT:?}"))
+    }
+
+    /// The next connection, or None when none came within `timeout` (or the listener is
+    /// closed).
+    pub fn accept_timeout(&mut self, timeout: Duration) -> Option<Peer> {
+        let deadline = Instant::now() + timeout;
+        let Some(listener) = &self.listener else {
+            thread::sleep(timeout);
+            return None;
+        };
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let at = Instant::now();
+                    stream.set_nonblocking(false).unwrap();
+                    let log: Log = Arc::default();
+                    let index = {
+                        let mut logs = self.logs.lock().unwrap();
+                        logs.push(Arc::clone(&log));
+                        logs.len() - 1
+                    };
+                    self.accepted.lock().unwrap().push(at);
+                    return Some(Peer::new(stream, self.ws, Some(log), index));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    /// Fails the script if a connection comes within `d` (the listener must be open).
+    pub fn expect_no_connection(&mut self, d: Duration) {
+        assert!(
+            self.listener.is_some(),
+            "the listener is closed: nothing could come"
+        );
+        if let Some(p) = self.accept_timeout(d) {
+            panic!("unexpected connection number {} within {d:?}", p.index);
+        }
+    }
+
+    /// Accepts the next connection and resets it at once (an RST right after accept).
+    /// Returns when it was accepted.
+    pub fn reset_next(&mut self) -> Instant {
+        let p = self.accept();
+        p.reset();
+        *self.accepted.lock().unwrap().last().unwrap()
+    }
+
+    /// Closes the listening socket: connecting to the port is refused (ECONNREFUSED),
+    /// and connections the kernel had queued but nobody accepted are reset.
+    pub fn close_listener(&mut self) {
+        self.listener = None;
+    }
+
+    /// Listens on the same port again after [`Server::close_listener`].
+    pub fn reopen(&mut self) {
+        if self.listener.is_some() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        listener.set_nonblocking(true).unwrap();
+        self.listener = Some(listener);
+    }
+}
+
+/// One life-cycle event as [`Events`] saw it.
+#[derive(Debug, Clone)]
+pub struct Ev {
+    /// When the callback ran.
+    pub at: Instant,
+    pub event: Event,
+    pub detail: String,
+}
+
+/// Collects the events of `Config::on_event`, with the time each arrived.
+#[derive(Clone, Default)]
+pub struct Events {
+    inner: Arc<(Mutex<Vec<Ev>>, Condvar)>,
+}
+
+impl Events {
+    pub fn new() -> Events {
+        Events::default()
+    }
+
+    /// `config` with an event callback that records into this collector.
+    pub fn attach(&self, config: Config) -> Config {
+        let me = self.clone();
+        config.on_event(move |event, detail| me.record(event, detail))
+    }
+
+    /// Records one event (for a test's own callback that also does something else).
+    pub fn record(&self, event: Event, detail: &str) {
+        let (list, cv) = &*self.inner;
+        list.lock().unwrap().push(Ev {
+            at: Instant::now(),
+            event,
+            detail: detail.to_string(),
+        });
+        cv.notify_all();
+    }
+
+    /// Every event so far, in order.
+    pub fn all(&self) -> Vec<Ev> {
+        self.inner.0.lock().unwrap().clone()
+    }
+
+    /// The kinds of every event so far, in order.
+    pub fn kinds(&self) -> Vec<Event> {
+        self.all().into_iter().map(|e| e.event).collect()
+    }
+
+    /// The events of one kind so far, in order.
+    pub fn of(&self, event: Event) -> Vec<Ev> {
+        self.all()
+            .into_iter()
+            .filter(|e| e.event == event)
+            .collect()
+    }
+
+    /// Waits up to `timeout` for the `n`th (from 1) event of kind `event` and returns
+    /// it; panics with the events seen when it does not come.
+    #[track_caller]
+    pub fn wait_nth(&self, event: Event, n: usize, timeout: Duration) -> Ev {
+        let deadline = Instant::now() + timeout;
+        let (list, cv) = &*self.inner;
+        let mut guard = list.lock().unwrap();
+        loop {
+            if let Some(e) = guard.iter().filter(|e| e.event == event).nth(n - 1) {
+                return e.clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let seen: Vec<(Event, &str)> =
+                    guard.iter().map(|e| (e.event, e.detail.as_str())).collect();
+                panic!("no {event:?} number {n} within {timeout:?}; events: {seen:?}");
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits up to `timeout` for the first event of kind `event`.
+    #[track_caller]
+    pub fn wait(&self, event: Event, timeout: Duration) -> Ev {
+        self.wait_nth(event, 1, timeout)
+    }
 }
