@@ -18,6 +18,11 @@
 #   set_owner DIR       records $STOMPWS_BROKER_OWNER (tests/run.sh sets it) as the
 #                       starter of the broker whose state folder is DIR
 #   emit NAME VALUE     prints `export NAME="VALUE"`
+#   select_instance     sets INSTANCE, the instance of a broker a script works on, from
+#                       $STOMPWS_INSTANCE: "default" (unset or empty too) or "restart"
+#   now_ms / took T0    milliseconds since the epoch / "1.234 s" since T0 (from now_ms)
+#   wait_pid_gone PID PATTERN SECS  waits until PID no longer runs PATTERN
+#   wait_ports_closed SECS HOST PORT..  waits until no port accepts connections
 #
 # Nothing here kills by process name: only recorded pids whose /proc/PID/cmdline
 # matches what the caller expects.
@@ -38,6 +43,37 @@ die() {
 }
 
 now() { date +%s; }
+now_ms() { date +%s%3N; }
+
+# took T0: the time since T0 (a now_ms value) as seconds with milliseconds, "1.234 s".
+took() {
+	local d=$(($(now_ms) - $1))
+	printf '%d.%03d s' $((d / 1000)) $((d % 1000))
+}
+
+# --- instances ---------------------------------------------------------------------
+
+# select_instance: sets INSTANCE from STOMPWS_INSTANCE, which selects the instance of a
+# broker that rabbitmq.sh and activemq.sh work on. Each instance has its own state
+# folder, node or broker name, ports, pid files and lock, so that one can be restarted
+# or killed without touching the other:
+#   default  (also when unset or empty) the shared instance that tests/run.sh starts
+#            and that every other test uses;
+#   restart  for the tests that restart or kill a broker while clients run. Its data
+#            (RabbitMQ's database, ActiveMQ's KahaDB) survives stop, kill and start;
+#            `wipe` deletes it. The tests start and stop it themselves.
+select_instance() {
+	INSTANCE=${STOMPWS_INSTANCE:-default}
+	case $INSTANCE in
+	default | restart) ;;
+	*) die "STOMPWS_INSTANCE=$INSTANCE: the instances are default and restart" ;;
+	esac
+	# tests/run.sh starts and stops the shared instances only; an exported
+	# STOMPWS_INSTANCE must not turn them into the restart ones.
+	if [ "$INSTANCE" != default ] && [ "${STOMPWS_BROKER_OWNER:-}" = tests/run.sh ]; then
+		die "tests/run.sh starts the default instances only; unset STOMPWS_INSTANCE"
+	fi
+}
 
 # --- apt -------------------------------------------------------------------------
 
@@ -255,6 +291,36 @@ stop_pid() {
 	rm -f "$file"
 }
 
+# wait_pid_gone PID PATTERN SECONDS: true once PID no longer runs a command line with
+# PATTERN (exited, or its pid reused by another program); false at the deadline.
+wait_pid_gone() {
+	local pid=$1 pattern=$2 deadline
+	deadline=$(($(now) + $3))
+	while cmdline_matches "$pid" "$pattern"; do
+		[ "$(now)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# wait_ports_closed SECONDS HOST PORT...: true once no port accepts a connection.
+wait_ports_closed() {
+	local secs=$1 host=$2 deadline p open
+	shift 2
+	deadline=$(($(now) + secs))
+	while :; do
+		open=
+		for p in "$@"; do
+			port_open "$host" "$p" && open="$open $p"
+		done
+		[ -z "$open" ] && return 0
+		if [ "$(now)" -ge "$deadline" ]; then
+			log "ports still accepting connections after $secs s:$open"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 # spawn LOG CMD...: see the header. The pid is CMD's own (the subshell and setsid exec
 # into it: a background job of a script is no process group leader, so setsid does not
 # fork).
@@ -302,12 +368,13 @@ live_runs() {
 }
 
 # For `stop` typed by hand: refuses while a tests/run.sh uses the brokers (it stops
-# the brokers itself when it is done), unless STOMPWS_FORCE_STOP=1.
+# the brokers itself when it is done), unless STOMPWS_FORCE_STOP=1. The optional
+# argument names what is refused ("stopping" by default; "killing", ...).
 refuse_stop_during_runs() {
 	local runs
 	runs=$(live_runs | tr '\n' ' ')
 	if [ -n "$runs" ] && [ "${STOMPWS_FORCE_STOP:-}" != 1 ]; then
-		die "tests/run.sh (pid ${runs% }) is using the brokers; not stopping (STOMPWS_FORCE_STOP=1 forces it)"
+		die "tests/run.sh (pid ${runs% }) is using the brokers; not ${1:-stopping} (STOMPWS_FORCE_STOP=1 forces it)"
 	fi
 }
 
