@@ -59,10 +59,13 @@ static inline int example_number(const char *text, unsigned long *out)
 
 /* Fills *o from the environment, then from the options -u -l -p -d -n -t -c. `usage`
  * describes the program; the defaults given apply when neither sets a value.
- * Returns 0, or -1 after printing the usage. */
-static inline int example_options(int argc, char **argv, struct example_options *o,
-                                  const char *usage, const char *destination,
-                                  unsigned long count, unsigned long timeout_ms)
+ * `operands` names what may follow the options in the usage line (e.g. "[URL...]"); NULL
+ * allows none. *first_operand (may be NULL when operands is NULL) gets the index in argv
+ * of the first one (argc when none came). Returns 0, or -1 after printing the usage. */
+static inline int example_options_operands(int argc, char **argv, struct example_options *o,
+                                           const char *usage, const char *destination,
+                                           unsigned long count, unsigned long timeout_ms,
+                                           const char *operands, int *first_operand)
 {
     o->url = example_env("STOMPWS_URL", EXAMPLE_DEFAULT_URL);
     o->login = example_env("STOMPWS_LOGIN", "guest");
@@ -92,16 +95,28 @@ static inline int example_options(int argc, char **argv, struct example_options 
             goto bad;
         }
     }
-    if (optind == argc)
+    if (optind == argc || operands) {
+        if (first_operand)
+            *first_operand = optind;
         return 0;
+    }
 bad:
     fprintf(stderr,
             "usage: %s [-u URL] [-l LOGIN] [-p PASSCODE] [-c CA_FILE] [-d DESTINATION] "
-            "[-n COUNT] [-t MILLISECONDS]\n%s\n"
+            "[-n COUNT] [-t MILLISECONDS]%s%s\n%s\n"
             "URL, LOGIN, PASSCODE and CA_FILE default to $STOMPWS_URL, $STOMPWS_LOGIN,\n"
             "$STOMPWS_PASSCODE and $STOMPWS_TLS_CA_FILE, else %s as guest/guest.\n",
-            argv[0], usage, EXAMPLE_DEFAULT_URL);
+            argv[0], operands ? " " : "", operands ? operands : "", usage, EXAMPLE_DEFAULT_URL);
     return -1;
+}
+
+/* example_options_operands for a program that takes nothing after its options. */
+static inline int example_options(int argc, char **argv, struct example_options *o,
+                                  const char *usage, const char *destination,
+                                  unsigned long count, unsigned long timeout_ms)
+{
+    return example_options_operands(argc, argv, o, usage, destination, count, timeout_ms, NULL,
+                                    NULL);
 }
 
 /* A configuration with the login and, if one was given, the CA file. The caller frees it

@@ -605,6 +605,7 @@ fn examples_build_with_their_makefile() {
         "transaction",
         "callback",
         "binary",
+        "resilient",
     ] {
         let exe = build.join(example);
         assert!(exe.is_file(), "make did not build {}", exe.display());
@@ -639,6 +640,16 @@ fn c_api_suite() {
     );
     assert_eq!(out.status, Some(0), "{}", out.report());
     assert_suite_passed(&out);
+}
+
+/// Reconnect and failover from C (`tests/c/test_reconnect.c`), against the scripted
+/// server of `tests/c/fake_server.h`: no broker needed.
+#[test]
+fn c_reconnect_suite() {
+    let program = Program::build("test_reconnect", &["tests/c/test_reconnect.c"], ALL_MODES);
+    for out in program.run_modes(ALL_MODES, &[], b"") {
+        assert_suite_passed(&out);
+    }
 }
 
 fn broker_suite(url: Option<String>, broker_name: &str, modes: &[Mode]) {
@@ -757,6 +768,55 @@ fn example_binary_body_exact() {
         let exact = "1024 bytes with 4 NULs came back exactly";
         out.assert_stdout(exact);
     });
+}
+
+/// resilient.c, with reconnect on, takes every message a producer sent, once each.
+/// Against the shared RabbitMQ over TCP, which is not restarted here: other tests use it
+/// at the same time.
+#[test]
+fn example_resilient_consumer() {
+    const COUNT: usize = 20;
+    let Some(url) = rabbitmq_tcp() else { return };
+    let program = Program::build("resilient", &["c-examples/resilient.c"], ALL_MODES);
+    let modes = ALL_MODES
+        .iter()
+        .filter(|&&mode| mode != Mode::Valgrind || valgrind_wanted());
+    for &mode in modes {
+        let queue = unique("queue", "resilient", mode);
+        // The producer, in Rust: the last send asks for a receipt, which the broker sends
+        // after handling the earlier frames, so the whole batch is on the queue.
+        let config = stompws::Config::new().login(common::GUEST.0, common::GUEST.1);
+        let producer = stompws::Client::connect(&url, &config).expect("producer connect");
+        for i in 1..=COUNT {
+            let body = format!("resilient {i} of {COUNT}");
+            if i < COUNT {
+                producer.send(&queue, &[], body.as_bytes())
+            } else {
+                producer.send_with_receipt(&queue, &[], body.as_bytes())
+            }
+            .expect("producer send");
+        }
+        producer.disconnect().expect("producer disconnect");
+
+        let count = COUNT.to_string();
+        let out = program.run(
+            mode,
+            &["-u", &url, "-d", &queue, "-n", &count, "-t", "60000"],
+            b"",
+        );
+        out.assert_stdout(&format!("acked {COUNT} messages from {queue}"));
+        for i in 1..=COUNT {
+            out.assert_stdout(&format!("received: resilient {i} of {COUNT}\n"));
+        }
+        let received = out.stdout.matches("received").count();
+        assert_eq!(
+            received,
+            COUNT,
+            "duplicates or redeliveries:\n{}",
+            out.report()
+        );
+        out.assert_stderr("event: connected");
+    }
 }
 
 /// The program in README.md ("Using stompws from C") compiles as it stands, and does what it says.
