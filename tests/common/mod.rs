@@ -20,6 +20,9 @@
 //! by `tests/run.sh` and so in CI), where it fails.
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod proxy;
+
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
