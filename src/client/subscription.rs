@@ -120,7 +120,7 @@ impl Subscription {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             // About to wait: on a plain socket whose I/O thread is idle, read it here
-            // instead of waiting to be handed the message (see connection/reader.rs).
+            // instead of waiting to be handed the message (see connection/leader.rs).
             let (_follower, recheck) = match self.shared.try_lead() {
                 Lead::Leader(fd) => {
                     let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);

@@ -3,7 +3,7 @@
 //! Each turn of the loop writes what callers queued (all of it in as few syscalls as the
 //! socket takes), reads until the socket would block, dispatches what was decoded, keeps
 //! heart-beats, then sleeps in `poll` on the socket and the waker until one of them, or
-//! the next heart-beat deadline, needs it. While a caller leads (see `reader.rs`) it
+//! the next heart-beat deadline, needs it. While a caller leads (see `leader.rs`) it
 //! leaves the socket's read side alone and polls only the waker.
 
 use std::io::{ErrorKind, Write};

@@ -1,13 +1,13 @@
 //! Leader/followers: handing the reading role to a caller that waits for an answer.
 //!
-//! Whoever reads the socket holds the `ReadSide` (`reader.rs`): normally the I/O thread; but on a
-//! plain TCP socket a caller about to wait for its receipt may take the reading role
-//! itself (it "leads") while the I/O thread stays off the socket, so that the answer
-//! reaches the caller without passing through another thread. On one core that saves
-//! a context switch per round trip. The I/O thread leaves the socket to leaders for a
-//! short window after each RECEIPT (request/response traffic usually comes in runs) and
-//! whenever a leader is active; the state that decides it lives in the outbox, under
-//! its lock, next to `io_sleeping`.
+//! Whoever reads the socket holds the `ReadSide` (`reader.rs`): normally the I/O
+//! thread; but on a plain TCP socket a caller about to wait for its receipt may take the
+//! reading role itself (it "leads") while the I/O thread stays off the socket, so that
+//! the answer reaches the caller without passing through another thread. On one core
+//! that saves a context switch per round trip. The I/O thread leaves the socket to
+//! leaders for a short window after each RECEIPT (request/response traffic usually comes
+//! in runs) and whenever a leader is active; the state that decides it lives in the
+//! outbox, under its lock, next to `io_sleeping`.
 
 use std::io::Read;
 use std::os::fd::RawFd;
@@ -49,7 +49,7 @@ impl Drop for Follower<'_> {
 
 impl Shared {
     /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
-    /// socket (see `reader.rs`), or registers the caller as a follower that the I/O
+    /// socket (see the module docs), or registers the caller as a follower that the I/O
     /// thread has to serve.
     ///
     /// A caller that waits has ended its burst: the next send starts a new one, and the

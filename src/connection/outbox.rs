@@ -42,7 +42,7 @@ pub(crate) struct Outbox {
     pub(crate) direct_fd: Option<std::os::fd::RawFd>,
     /// The sleeping I/O thread watches the socket (so no caller may lead).
     pub(crate) io_polls_socket: bool,
-    /// A caller reads the socket for its receipt (see `reader.rs`).
+    /// A caller reads the socket for its receipt (see `leader.rs`).
     pub(crate) leader: bool,
     /// Until then the I/O thread leaves the socket to leaders.
     pub(crate) window_until: Option<Instant>,
