@@ -370,17 +370,28 @@ fn receipt_header_makes_any_call_wait_and_an_unanswered_one_times_out() {
 }
 
 #[test]
-fn unsupported_config_and_bad_urls_are_reported() {
+fn bad_config_and_bad_urls_are_reported() {
+    // The first connect is not retried behind the caller's back: a refused port fails
+    // at once, reconnect on or not, and with failover both endpoints are named.
     let r = Client::connect(
         "tcp://127.0.0.1:1",
         &Config::new().reconnect(Duration::from_secs(1), Duration::from_secs(5), 0),
     );
-    assert!(matches!(r, Err(Error::Unsupported(_))));
+    assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
     let r = Client::connect(
         "tcp://127.0.0.1:1",
         &Config::new().failover_url("tcp://127.0.0.1:2"),
     );
-    assert!(matches!(r, Err(Error::Unsupported(_))));
+    let text = r.unwrap_err().to_string();
+    assert!(
+        text.contains("tcp://127.0.0.1:1") && text.contains("tcp://127.0.0.1:2"),
+        "{text}"
+    );
+    let r = Client::connect(
+        "tcp://127.0.0.1:1",
+        &Config::new().failover_url("http://127.0.0.1:2"),
+    );
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     assert!(matches!(
         Client::connect("http://x/", &Config::new()),
         Err(Error::InvalidArgument(_))

@@ -3,10 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{lead_until, Empty, Lead, Queue, QueueStats, Shared, Wait};
-
-/// How long an iterator's receive leads before it goes back to a plain wait.
-const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
+use crate::connection::{Empty, Queue, QueueStats, Shared, Wait};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -118,28 +115,20 @@ impl Subscription {
             r => return self.finish_take(r),
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            // About to wait: on a plain socket whose I/O thread is idle, read it here
-            // instead of waiting to be handed the message (see connection/leader.rs).
-            let (_follower, recheck) = match self.shared.try_lead() {
-                Lead::Leader(fd) => {
-                    let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);
-                    lead_until(&self.shared, fd, until, Wait::InPoll, &mut || {
-                        !queue.is_empty()
-                    });
-                    (self.shared.follow(), None)
-                }
-                Lead::Follower(f, recheck) => (f, recheck),
-            };
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let wait = match (left, recheck) {
-                (Some(l), Some(r)) => Some(l.min(r)),
-                (l, r) => l.or(r),
-            };
-            match queue.recv(wait) {
-                Err(Empty::Timeout) if deadline.map_or(true, |d| Instant::now() < d) => continue,
-                r => return self.finish_take(r),
-            }
+        // About to wait: on a plain socket whose I/O thread is idle, this thread may read
+        // it itself instead of waiting to be handed the message (see connection/leader.rs).
+        let answer = self.shared.wait_for(
+            deadline,
+            Wait::InPoll,
+            &mut || !queue.is_empty(),
+            &mut |wait| match queue.recv(wait) {
+                Err(Empty::Timeout) => None,
+                r => Some(r),
+            },
+        );
+        match answer {
+            Some(r) => self.finish_take(r),
+            None => Err(Error::Timeout),
         }
     }
 

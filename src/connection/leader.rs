@@ -14,9 +14,6 @@ use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
-use crate::error::Result;
 use crate::transport::{poll_once, socket};
 
 use super::io::End;
@@ -30,7 +27,7 @@ pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
 pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
 
 /// What a caller about to wait became; see [`Shared::try_lead`].
-pub(crate) enum Lead<'a> {
+enum Lead<'a> {
     /// It reads the socket itself, on this descriptor, until its answer came.
     Leader(std::os::fd::RawFd),
     /// It waits to be handed its answer; registered until dropped. With a duration: it
@@ -39,7 +36,7 @@ pub(crate) enum Lead<'a> {
 }
 
 /// A registered follower; see [`Lead`].
-pub(crate) struct Follower<'a>(&'a Shared);
+struct Follower<'a>(&'a Shared);
 
 impl Drop for Follower<'_> {
     fn drop(&mut self) {
@@ -55,7 +52,7 @@ impl Shared {
     /// A caller that waits has ended its burst: the next send starts a new one, and the
     /// large frames it left in the outbox (`direct.rs`) go out now rather than when the
     /// flush timer fires, since the answer it waits for may depend on them.
-    pub(crate) fn try_lead(&self) -> Lead<'_> {
+    fn try_lead(&self) -> Lead<'_> {
         let mut ob = lock(&self.outbox);
         ob.through_streak = 0;
         ob.last_large = None;
@@ -88,7 +85,7 @@ impl Shared {
     }
 
     /// Registers a caller that waits without leading (after leading gave up).
-    pub(crate) fn follow(&self) -> Follower<'_> {
+    fn follow(&self) -> Follower<'_> {
         lock(&self.outbox).followers += 1;
         Follower(self)
     }
@@ -175,16 +172,51 @@ impl Read for FdReader {
     }
 }
 
-/// Waits for the RECEIPT behind `rx` by reading the socket itself; see the module docs.
-/// Called with the leader role already taken ([`Shared::try_lead`]); gives it back.
-pub(crate) fn lead(
-    shared: &Shared,
-    fd: RawFd,
-    rx: &Receiver<Result<()>>,
-    deadline: Instant,
-) -> Option<Result<()>> {
-    lead_until(shared, fd, deadline, Wait::InRead, &mut || !rx.is_empty());
-    rx.try_recv().ok()
+/// How long a wait without a deadline (a subscription's iterator) leads before it looks
+/// again whether it may go on leading.
+const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
+
+impl Shared {
+    /// The one wait of a caller for what the read side delivers: its receipt, or a
+    /// message of its subscription. Until `deadline` (`None`: no end) it takes the
+    /// leader role whenever it can, reading the socket itself until `ready` holds
+    /// (sleeping as `how` says); otherwise it waits as a follower in `take`, which is
+    /// given how long it may wait (`None`: no bound) and returns the answer if one came.
+    /// Returns `None` once the deadline passed without an answer.
+    pub(crate) fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        how: Wait,
+        ready: &mut dyn FnMut() -> bool,
+        take: &mut dyn FnMut(Option<Duration>) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            let (follower, recheck) = match self.try_lead() {
+                Lead::Leader(fd) => {
+                    let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);
+                    lead_until(self, fd, until, how, ready);
+                    if let Some(answer) = take(Some(Duration::ZERO)) {
+                        return Some(answer);
+                    }
+                    (self.follow(), None)
+                }
+                Lead::Follower(f, recheck) => (f, recheck),
+            };
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = match (left, recheck) {
+                (Some(l), Some(r)) => Some(l.min(r)),
+                (l, r) => l.or(r),
+            };
+            let answer = take(wait);
+            drop(follower);
+            if answer.is_some() {
+                return answer;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+        }
+    }
 }
 
 /// Where a leader sleeps until data comes.
@@ -209,7 +241,7 @@ pub(crate) enum Wait {
 /// (the longest such a read can take) left before the deadline, `poll` waits (at most
 /// as long as is left, in slices of `WAIT_SLICE`) and the read that follows does not
 /// wait.
-pub(crate) fn lead_until(
+fn lead_until(
     shared: &Shared,
     fd: RawFd,
     deadline: Instant,

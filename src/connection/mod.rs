@@ -52,7 +52,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::config::{Config, DebugFn, EventFn};
 use crate::error::{Error, Result};
@@ -62,7 +62,7 @@ use crate::transport::{Endpoint, RawIo};
 
 pub(crate) use dispatch::{defer as defer_on_dispatch_thread, CallbackSlot};
 use idmap::IdMap;
-pub(crate) use leader::{lead_until, Lead, Wait};
+pub(crate) use leader::Wait;
 use outbox::{Gate, Origin, Outbox};
 pub(crate) use queue::{Empty, Queue};
 pub(crate) use reconnect::take_connect_detail;
@@ -601,30 +601,30 @@ impl Shared {
 
     fn wait_receipt(&self, id: &str, rx: &Receiver<Result<()>>, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let result = loop {
-            let (follower, recheck) = match self.try_lead() {
-                Lead::Leader(fd) => match leader::lead(self, fd, rx, deadline) {
-                    Some(answer) => return answer,
-                    None => (self.follow(), None),
-                },
-                Lead::Follower(f, recheck) => (f, recheck),
-            };
-            let until = recheck.map_or(deadline, |r| deadline.min(Instant::now() + r));
-            let r = rx.recv_deadline(until);
-            drop(follower);
-            match r {
-                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
-                r => break r,
-            }
-        };
-        match result {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => {
-                self.forget_receipt(id);
-                Err(Error::Timeout)
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Disconnected),
-        }
+        let answer = self.wait_for(
+            Some(deadline),
+            Wait::InRead,
+            &mut || !rx.is_empty(),
+            &mut |wait| {
+                let r = match wait {
+                    Some(w) if w.is_zero() => rx.try_recv().map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    }),
+                    Some(w) => rx.recv_timeout(w),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match r {
+                    Ok(r) => Some(r),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Err(Error::Disconnected)),
+                }
+            },
+        );
+        answer.unwrap_or_else(|| {
+            self.forget_receipt(id);
+            Err(Error::Timeout)
+        })
     }
 
     /// Registers a subscription, then sends SUBSCRIBE (receipt rule applies). The entry
