@@ -2,43 +2,13 @@
 
 use std::mem::MaybeUninit;
 
+use super::decoded::{Decoded, Limits};
 use super::fast::{self, Scratch};
 use super::scan::find_nul_or;
-use super::{escapes_headers, Frame, HeaderIndex, Version};
+use super::text::{parse_content_length, unescape_into, utf8, BadEscape};
+use super::value::{Frame, HeaderIndex};
+use super::version::{escapes_headers, Version};
 use crate::{Error, Result};
-
-/// Bounds on what the [`Decoder`] accepts, so a broken or hostile peer cannot make it
-/// allocate without limit. Each is checked before the memory it guards is allocated.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// The largest frame: command line, header section and body together. A
-    /// `content-length` that would exceed it fails as soon as the header is read.
-    pub max_frame_size: usize,
-    /// The most headers one frame may carry, repeats included.
-    pub max_headers: usize,
-    /// The longest command or header line, in bytes, without its line feed.
-    pub max_header_line: usize,
-}
-
-impl Default for Limits {
-    /// 64 MiB frames, 1024 headers, 64 KiB lines.
-    fn default() -> Limits {
-        Limits {
-            max_frame_size: 64 << 20,
-            max_headers: 1024,
-            max_header_line: 64 << 10,
-        }
-    }
-}
-
-/// One thing the [`Decoder`] found in the byte stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded {
-    /// A complete frame.
-    Frame(Frame),
-    /// One end-of-line (`\n` or `\r\n`) between frames: a heart-beat from the peer.
-    Heartbeat,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -556,61 +526,5 @@ impl std::fmt::Debug for Decoder {
             .field("state", &self.state)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
-    }
-}
-
-/// Parses a decimal `content-length`: digits only, no sign, no spaces, no overflow.
-pub(super) fn parse_content_length(s: &[u8]) -> Option<usize> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0usize, |n, &b| {
-        let digit = b.is_ascii_digit().then(|| usize::from(b - b'0'))?;
-        n.checked_mul(10)?.checked_add(digit)
-    })
-}
-
-/// Why a header piece could not be unescaped.
-pub(super) enum BadEscape {
-    /// A backslash followed by something STOMP does not define (the escape as read).
-    Undefined(String),
-    /// A backslash at the very end of the piece.
-    LoneBackslash,
-}
-
-/// Appends `piece` unescaped (`\\`, `\n`, `\c`, and `\r` when `crlf`) and its NUL.
-pub(super) fn unescape_into(
-    text: &mut String,
-    piece: &str,
-    crlf: bool,
-) -> std::result::Result<(), BadEscape> {
-    let mut rest = piece;
-    while let Some(i) = rest.bytes().position(|b| b == b'\\') {
-        text.push_str(&rest[..i]);
-        let c = match rest.as_bytes().get(i + 1) {
-            Some(b'\\') => '\\',
-            Some(b'n') => '\n',
-            Some(b'c') => ':',
-            Some(b'r') if crlf => '\r',
-            Some(_) => return Err(BadEscape::Undefined(rest[i..].chars().take(2).collect())),
-            None => return Err(BadEscape::LoneBackslash),
-        };
-        text.push(c);
-        // Both bytes of the escape are ASCII, so this is a char boundary.
-        rest = &rest[i + 2..];
-    }
-    text.push_str(rest);
-    text.push('\0');
-    Ok(())
-}
-
-/// UTF-8 validation with an ASCII fast path: header lines are nearly always ASCII, and
-/// `is_ascii` on a short line costs a fraction of a full validation's setup.
-pub(super) fn utf8(bytes: &[u8]) -> Option<&str> {
-    if super::scan::is_ascii(bytes) {
-        // SAFETY: every ASCII byte sequence is valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
-    } else {
-        std::str::from_utf8(bytes).ok()
     }
 }

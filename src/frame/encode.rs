@@ -1,7 +1,8 @@
 //! Frame to bytes: `Frame::encode` and the allocation-free `FrameWriter`.
 
 use super::scan::find_escaped;
-use super::{escapes_headers, Frame, Version};
+use super::value::Frame;
+use super::version::{escapes_headers, Version};
 
 /// Which bytes of header names and values get a backslash escape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl Escaping {
 /// Headers are escaped for the version and command (see [`check_header`] for which
 /// headers can be carried at all) but not validated.
 ///
-/// [`check_header`]: super::check_header
+/// [`check_header`]: super::version::check_header
 ///
 /// ```
 /// use stompws::frame::{FrameWriter, Version};
@@ -80,7 +81,7 @@ impl<'a> FrameWriter<'a> {
 
     /// Appends the header line `name:value`, escaping both as the frame requires.
     ///
-    /// Does not validate: a header that [`check_header`](super::check_header) rejects
+    /// Does not validate: a header that [`check_header`](super::version::check_header) rejects
     /// produces a frame the peer will misread.
     pub fn header(&mut self, name: &str, value: &str) -> &mut Self {
         self.write_escaped(name.as_bytes());
@@ -146,7 +147,7 @@ impl Frame {
     /// Appends the frame, encoded for `version`, to `out`.
     ///
     /// Headers are escaped as the version and command require (see [`FrameWriter::new`])
-    /// and are not validated (see [`check_header`](super::check_header)). When
+    /// and are not validated (see [`check_header`](super::version::check_header)). When
     /// `content_length` is true and the frame has no `content-length` header, one giving
     /// the body's length is added after the other headers; sending it always is what
     /// keeps bodies with NUL bytes intact.
@@ -162,7 +163,7 @@ impl Frame {
     pub fn encode(&self, version: Version, content_length: bool, out: &mut Vec<u8>) {
         // Header text plus escapes, ':' and '\n' per header, a content-length line and the
         // framing: usually enough that the whole frame is one reservation.
-        out.reserve(self.data.len() + self.header_count * 2 + 40);
+        out.reserve(self.text_len() + self.header_count() * 2 + 40);
         let mut w = FrameWriter::new(out, self.command(), version);
         let mut has_content_length = false;
         for (name, value) in self.headers() {

@@ -15,9 +15,11 @@
 //! handling, come out exactly as they always did. What it must get right is only the
 //! frames it accepts: the same [`Frame`], including the capacity of its buffers.
 
-use super::decode::{parse_content_length, unescape_into, utf8, Decoded, Limits};
+use super::decoded::{Decoded, Limits};
 use super::scan::{contains, find_nul_or};
-use super::{escapes_headers, Frame, HeaderIndex, Version};
+use super::text::{parse_content_length, unescape_into, utf8};
+use super::value::{Frame, HeaderIndex};
+use super::version::{escapes_headers, Version};
 
 /// Reusable buffers of the fast path, kept in the decoder so no frame allocates them.
 #[derive(Debug, Default)]

@@ -1,6 +1,8 @@
 //! Unit and property tests of the codec.
 
+use super::version::escapes_headers;
 use super::*;
+use crate::{Error, Result};
 use proptest::prelude::*;
 
 const ALL_VERSIONS: [Version; 3] = [Version::V1_0, Version::V1_1, Version::V1_2];
@@ -454,7 +456,7 @@ fn content_length_body_may_hold_nul_and_any_byte() {
 fn zero_content_length() {
     let f = one(Some(Version::V1_2), b"MESSAGE\ncontent-length:0\n\n\0");
     assert_eq!(f.body(), b"");
-    assert_eq!(f.size_hint(), std::mem::size_of::<Frame>() + f.data.len());
+    assert_eq!(f.size_hint(), std::mem::size_of::<Frame>() + f.text_len());
 }
 
 #[test]
