@@ -333,6 +333,11 @@ void stompws_client_free(struct stompws_client *client);
  * NULL when `header_count` is 0, `body` may be NULL when `body_len` is 0; both are
  * borrowed for the call only. The body may hold NUL bytes. Thread-safe.
  *
+ * With reconnect on, during an outage the call waits for the new connection, at most
+ * the send timeout (then TIMEOUT, and nothing is sent later); a receipt wait that the
+ * loss cuts returns DISCONNECTED at once (the outcome is unknown); a `transaction`
+ * header naming a transaction of a lost connection is DISCONNECTED, not sent.
+ *
  * # Safety
  * `client` is NULL or a live client; strings NULL or NUL-terminated; `headers` valid
  * for `header_count` elements; `body` valid for `body_len` bytes.
@@ -747,7 +752,9 @@ struct stompws_message *stompws_message_clone(const struct stompws_message *mess
  * headers (`transaction`, `receipt`) are passed through; a `receipt` makes the call
  * wait. A message (or any clone) is acked or nacked at most once: a second attempt is
  * INVALID_ARGUMENT and sends nothing; so is acking a message of an `ack:auto`
- * subscription. Thread-safe.
+ * subscription. A message received on a connection that was since lost (even if a
+ * reconnect made a new one) gives DISCONNECTED and sends nothing: the broker delivers
+ * it again; such a refusal does not use up the message's one ack. Thread-safe.
  *
  * # Safety
  * `message` is NULL or a live message; `headers` valid for `header_count` elements.
@@ -836,7 +843,8 @@ const char *stompws_transaction_id(const struct stompws_transaction *transaction
 /**
  * COMMIT, waiting for its receipt (TIMEOUT after the receipt timeout, SERVER_ERROR if
  * the broker refuses it). INVALID_ARGUMENT once committed or aborted; DISCONNECTED
- * after the connection closed.
+ * after the connection closed, and for a transaction begun on a connection that was
+ * since lost (with reconnect on: the transaction went with it; nothing is sent).
  *
  * # Safety
  * `transaction` is NULL or a live transaction.

@@ -196,6 +196,11 @@ pub unsafe extern "C" fn stompws_client_free(client: *mut stompws_client) {
 /// NULL when `header_count` is 0, `body` may be NULL when `body_len` is 0; both are
 /// borrowed for the call only. The body may hold NUL bytes. Thread-safe.
 ///
+/// With reconnect on, during an outage the call waits for the new connection, at most
+/// the send timeout (then TIMEOUT, and nothing is sent later); a receipt wait that the
+/// loss cuts returns DISCONNECTED at once (the outcome is unknown); a `transaction`
+/// header naming a transaction of a lost connection is DISCONNECTED, not sent.
+///
 /// # Safety
 /// `client` is NULL or a live client; strings NULL or NUL-terminated; `headers` valid
 /// for `header_count` elements; `body` valid for `body_len` bytes.

@@ -149,7 +149,9 @@ pub unsafe extern "C" fn stompws_message_clone(
 /// headers (`transaction`, `receipt`) are passed through; a `receipt` makes the call
 /// wait. A message (or any clone) is acked or nacked at most once: a second attempt is
 /// INVALID_ARGUMENT and sends nothing; so is acking a message of an `ack:auto`
-/// subscription. Thread-safe.
+/// subscription. A message received on a connection that was since lost (even if a
+/// reconnect made a new one) gives DISCONNECTED and sends nothing: the broker delivers
+/// it again; such a refusal does not use up the message's one ack. Thread-safe.
 ///
 /// # Safety
 /// `message` is NULL or a live message; `headers` valid for `header_count` elements.

@@ -23,7 +23,8 @@ pub unsafe extern "C" fn stompws_transaction_id(
 
 /// COMMIT, waiting for its receipt (TIMEOUT after the receipt timeout, SERVER_ERROR if
 /// the broker refuses it). INVALID_ARGUMENT once committed or aborted; DISCONNECTED
-/// after the connection closed.
+/// after the connection closed, and for a transaction begun on a connection that was
+/// since lost (with reconnect on: the transaction went with it; nothing is sent).
 ///
 /// # Safety
 /// `transaction` is NULL or a live transaction.
