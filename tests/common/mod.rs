@@ -22,6 +22,7 @@
 
 pub mod netns;
 pub mod proxy;
+pub mod restart;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
