@@ -20,6 +20,7 @@
 //! by `tests/run.sh` and so in CI), where it fails.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod netns;
 pub mod proxy;
 pub mod restart;
