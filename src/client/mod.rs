@@ -168,7 +168,12 @@ impl Client {
     /// SEND. `Ok` means the frame is queued for the socket, not that the broker has it:
     /// put a `receipt` header among `headers` (the call then waits for the RECEIPT) or
     /// use [`Client::send_with_receipt`]. To confirm a batch, send it and then one frame
-    /// with a receipt: brokers process a connection's frames in order.
+    /// with a receipt: brokers process a connection's frames in order. That holds within
+    /// one connection only: with reconnect on, a loss in the middle of a batch may lose
+    /// the frames before it, and the receipt that comes on the new connection says
+    /// nothing of them. Resend a batch during which an
+    /// [`Event::ConnectionLost`](crate::Event::ConnectionLost) came (or whose
+    /// [`Client::session`] changed).
     ///
     /// `destination` and `content-length` are set by the library; passing either among
     /// `headers` is [`Error::InvalidArgument`]. Waits at most the send timeout for room

@@ -199,7 +199,9 @@ pub unsafe extern "C" fn stompws_client_free(client: *mut stompws_client) {
 /// With reconnect on, during an outage the call waits for the new connection, at most
 /// the send timeout (then TIMEOUT, and nothing is sent later); a receipt wait that the
 /// loss cuts returns DISCONNECTED at once (the outcome is unknown); a `transaction`
-/// header naming a transaction of a lost connection is DISCONNECTED, not sent.
+/// header naming a transaction of a lost connection is DISCONNECTED, not sent. A batch
+/// confirmed by one receipt at its end is confirmed only if no connection was lost
+/// while it was sent: resend a batch during which STOMPWS_EVENT_CONNECTION_LOST came.
 ///
 /// # Safety
 /// `client` is NULL or a live client; strings NULL or NUL-terminated; `headers` valid
