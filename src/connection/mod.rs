@@ -116,7 +116,9 @@ pub(crate) struct Settings {
     pub(crate) debug: Option<DebugFn>,
     pub(crate) on_event: Option<EventFn>,
     /// Reconnect on loss: the policy, and the endpoints and config to reconnect with.
-    pub(crate) reconnect: Option<reconnect::Plan>,
+    /// Boxed: a whole `Config` inside, which would push the fields every send reads
+    /// apart.
+    pub(crate) reconnect: Option<Box<reconnect::Plan>>,
 }
 
 /// Queue accounting of one subscription, shared with its receiver.
@@ -307,7 +309,11 @@ impl Shared {
         let flush_timer = waker::Timer::new().map_err(|e| Error::io("timerfd", &e))?;
         let jobs = Queue::new();
         let reconnect = config.reconnect.map(|(initial, max, attempts)| {
-            reconnect::Plan::new(Policy::new(initial, max, attempts), endpoints, config)
+            Box::new(reconnect::Plan::new(
+                Policy::new(initial, max, attempts),
+                endpoints,
+                config,
+            ))
         });
         let mut info = est.info.clone();
         info.url = url.clone();
@@ -447,6 +453,7 @@ impl Shared {
 
     /// Checks caller headers for this version and command; `reserved` names are the
     /// library's own and may not be given.
+    #[inline]
     pub(crate) fn check_headers(
         &self,
         command: &str,
@@ -468,6 +475,7 @@ impl Shared {
     /// the receipt rule: when the caller's headers hold `receipt`, or `with_receipt` is
     /// set, waits for the RECEIPT (or the ERROR naming it) up to the receipt timeout.
     /// During an outage it waits for the next link first (reconnect rule 7).
+    #[inline]
     pub(crate) fn request(
         &self,
         command: &str,
@@ -481,6 +489,9 @@ impl Shared {
 
     /// [`Shared::request`] for a frame that belongs to the link `epoch` (an ack, a
     /// commit): refused with [`Error::Disconnected`], and not sent, on any other link.
+    // Inlined into its callers: out of line, its many arguments went through the stack,
+    // and a send (the hottest path there is) cost measurably more CPU.
+    #[inline]
     pub(crate) fn request_on(
         &self,
         epoch: Option<u64>,
