@@ -353,6 +353,8 @@ impl Shared {
                 gate: Gate::Open,
                 epoch: 1,
                 version: info.version,
+                line: std::collections::VecDeque::new(),
+                next_ticket: 0,
                 io_sleeping: false,
                 space_waiters: 0,
             }),
@@ -571,7 +573,7 @@ impl Shared {
     fn await_link(&self) -> Result<()> {
         let guard = lock(&self.outbox);
         let guard = if guard.gate == Gate::Down {
-            let (g, timed_out) = self.wait_for_space(guard, |ob| ob.gate == Gate::Down);
+            let (g, timed_out) = self.wait_in_line(guard);
             if timed_out {
                 return Err(Error::Timeout);
             }

@@ -32,6 +32,12 @@ pub(crate) struct Outbox {
     pub(crate) epoch: u64,
     /// The STOMP version of that link, which encoding follows.
     pub(crate) version: crate::frame::Version,
+    /// Callers waiting for the next link, by ticket in call order: once it is up they
+    /// go on one at a time, front first, so their frames leave in call order
+    /// (reconnect rule 5).
+    pub(crate) line: std::collections::VecDeque<u64>,
+    /// The next ticket for `line`.
+    pub(crate) next_ticket: u64,
     /// The I/O thread is in (or about to enter) poll and must be woken for new bytes.
     pub(crate) io_sleeping: bool,
     /// Threads waiting on `outbox_space`: callers in `send` for the buffer to drain or
@@ -109,6 +115,25 @@ impl Gate {
 }
 
 impl Outbox {
+    /// Joins the line of callers waiting for the next link; returns the ticket.
+    fn join_line(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.line.push_back(ticket);
+        ticket
+    }
+
+    /// Whether the caller with `ticket` must go on waiting: the link is down, or it is
+    /// up and callers that came before are still in line.
+    fn waits_in_line(&self, ticket: u64) -> bool {
+        self.gate == Gate::Down || (self.gate.is_open() && self.line.front() != Some(&ticket))
+    }
+
+    /// Leaves the line (done waiting, or gave up).
+    fn leave_line(&mut self, ticket: u64) {
+        self.line.retain(|&t| t != ticket);
+    }
+
     /// Encodes a frame's command and headers, up to and with the blank line, into
     /// `scratch` (for a caller that puts the body on the wire itself).
     pub(crate) fn encode_head(
@@ -212,7 +237,7 @@ impl Shared {
             if !may_wait || epoch.is_some() {
                 return Err(Error::Disconnected);
             }
-            let (g, timed_out) = self.wait_for_space(guard, |ob| ob.gate == Gate::Down);
+            let (g, timed_out) = self.wait_in_line(guard);
             guard = g;
             if timed_out {
                 return Err(Error::Timeout);
@@ -311,6 +336,24 @@ impl Shared {
             d(&line);
         }
         Ok(())
+    }
+
+    /// During an outage: waits for the next link, at most the send timeout, and then for
+    /// the callers that began waiting before this one (the guard is returned to the one
+    /// whose turn it is, so it queues its frame before the next goes on). Returns the
+    /// guard and whether it timed out.
+    pub(crate) fn wait_in_line<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, Outbox>,
+    ) -> (MutexGuard<'a, Outbox>, bool) {
+        let ticket = guard.join_line();
+        let (mut g, timed_out) = self.wait_for_space(guard, |ob| ob.waits_in_line(ticket));
+        g.leave_line(ticket);
+        if !g.line.is_empty() {
+            // The next in line may go on once this one let go of the lock.
+            self.outbox_space.notify_all();
+        }
+        (g, timed_out)
     }
 
     /// Waits on `outbox_space` while `blocked` holds, at most the send timeout; counted
