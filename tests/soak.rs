@@ -1,14 +1,14 @@
 //! The reconnect soak: a producer and a consumer client through a fault-injecting proxy
-//! to RabbitMQ, for `SOAK_SECS` seconds (default 600), the proxy cutting both
-//! connections every 30 s; at the end the test process's RSS, open descriptors and
-//! threads must be back where they started, and every confirmed message received.
+//! to RabbitMQ, for `SOAK_SECS` seconds, the proxy cutting both connections every 30 s;
+//! at the end the test process's RSS, open descriptors and threads must be back where
+//! they started, and every confirmed message received.
 //!
-//! Both tests here are `#[ignore]`d, so `cargo test` (and so CI and `tests/run.sh`)
-//! never runs them: the soak takes ten minutes. Run it with `tests/soak.sh`, which
-//! starts the shared RabbitMQ if needed and runs, in release mode,
-//! `cargo test --release --test soak -- --ignored --nocapture`. Settings, from the
-//! environment:
-//! - `SOAK_SECS` (600): how long traffic runs;
+//! A test target without the libtest harness (`harness = false` in Cargo.toml): its
+//! `main` runs the soak, or, in the child process the soak starts, the proxy. `cargo
+//! test` (so CI and `tests/run.sh`) runs it for one minute, two cuts; `tests/soak.sh`
+//! runs the ten-minute soak, outside CI, in release mode (`SOAK_SECS=600 cargo test
+//! --release --test soak`). Settings, from the environment:
+//! - `SOAK_SECS` (60): how long traffic runs;
 //! - `SOAK_RATE` (3000): messages per second, sent in batches of [`BATCH`];
 //! - `SOAK_TRANSPORT` (`tcp`): `tcp` for STOMP over TCP (`STOMPWS_RABBITMQ_TCP`), `ws`
 //!   for STOMP over WebSocket (`STOMPWS_RABBITMQ_WS`); both clients use it.
@@ -27,7 +27,7 @@
 //!   messages from a lost session are refused by the library, and RabbitMQ delivers
 //!   those messages again: they are the duplicates.
 //! - The proxy runs in a child process (this binary again, running
-//!   [`soak_proxy_child`]) so that what is measured is the clients and nothing else: the
+//!   [`proxy_child`]) so that what is measured is the clients and nothing else: the
 //!   proxy keeps the first MiB each client sent on each connection, and its threads come
 //!   and go with the connections.
 //!
@@ -168,7 +168,7 @@ fn config(track: &Arc<Track>, heartbeat: (u32, u32)) -> Config {
         .on_event(move |event, detail| track.record(event, detail))
 }
 
-/// The proxy in a child process: this test binary running [`soak_proxy_child`].
+/// The proxy in a child process: this test binary running [`proxy_child`].
 struct ProxyProcess {
     child: Child,
     stdin: ChildStdin,
@@ -180,13 +180,6 @@ impl ProxyProcess {
     fn start(target: SocketAddr) -> ProxyProcess {
         let exe = std::env::current_exe().expect("the test binary's path");
         let mut child = Command::new(exe)
-            .args([
-                "--ignored",
-                "--exact",
-                "soak_proxy_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
             .env(CHILD_ENV, target.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -219,7 +212,6 @@ impl ProxyProcess {
                 .read_line(&mut line)
                 .expect("read the proxy child's stdout");
             assert!(n > 0, "the proxy child process ended");
-            // Anywhere in the line: libtest may have written `test NAME ... ` before it.
             if let Some(at) = line.find(TAG) {
                 return line[at + TAG.len()..].trim().to_string();
             }
@@ -254,17 +246,11 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// The proxy's process: only active with [`CHILD_ENV`] set, which only the soak does.
-/// Prints `SOAK-PROXY addr IP:PORT`, then answers each `cut` line from stdin with
-/// `SOAK-PROXY cut accepted=N active=N` once the connections are reset; ends on `quit`
-/// or at the end of stdin (the soak ended).
-#[test]
-#[ignore = "the soak's proxy process; does nothing unless the soak starts it"]
-fn soak_proxy_child() {
-    let Ok(target) = std::env::var(CHILD_ENV) else {
-        eprintln!("soak_proxy_child: a helper of soak_reconnect_through_proxy_cuts, nothing to do");
-        return;
-    };
+/// The proxy's process (`main` with [`CHILD_ENV`] set, which only the soak does): prints
+/// `SOAK-PROXY addr IP:PORT`, then answers each `cut` line from stdin with `SOAK-PROXY
+/// cut accepted=N active=N` once the connections are reset; ends on `quit` or at the
+/// end of stdin (the soak ended).
+fn proxy_child(target: &str) {
     let target: SocketAddr = target.parse().expect("a target address");
     let proxy = Proxy::start(target);
     let mut out = std::io::stdout();
@@ -434,12 +420,9 @@ fn avg_max(v: &[Duration]) -> (f64, f64) {
     (sum / v.len() as f64, max)
 }
 
-/// The soak (see the module comment). `#[ignore]`d: CI and `cargo test` never run it;
-/// `tests/soak.sh` does.
-#[test]
-#[ignore = "a 10-minute soak, run by tests/soak.sh outside CI"]
-fn soak_reconnect_through_proxy_cuts() {
-    let secs = env_u64("SOAK_SECS", 600);
+/// The soak (see the module comment); a failed check panics, so the process fails.
+fn soak() {
+    let secs = env_u64("SOAK_SECS", 60);
     let rate = env_u64("SOAK_RATE", 3000);
     assert!(secs > 0 && rate > 0, "SOAK_SECS and SOAK_RATE must be > 0");
     let transport = std::env::var("SOAK_TRANSPORT").unwrap_or_else(|_| "tcp".into());
@@ -739,4 +722,19 @@ fn soak_reconnect_through_proxy_cuts() {
     );
     assert_eq!(end_sample.fds, start.fds, "open descriptors, start vs end");
     assert_eq!(end_sample.threads, start.threads, "threads, start vs end");
+}
+
+fn main() {
+    if let Ok(target) = std::env::var(CHILD_ENV) {
+        proxy_child(&target);
+        return;
+    }
+    let t0 = Instant::now();
+    soak();
+    // The line cargo's and tests/run.sh's summaries count, as libtest would print it.
+    println!(
+        "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; \
+         finished in {:.2}s",
+        t0.elapsed().as_secs_f64()
+    );
 }
