@@ -91,7 +91,16 @@ pub(crate) fn run(shared: Arc<Shared>, parts: IoParts) {
             return;
         }
         close_link(&shared, parts);
-        match reconnect::reconnect(&shared, &mut rounds, end) {
+        let next = catch_unwind(AssertUnwindSafe(|| {
+            reconnect::reconnect(&shared, &mut rounds, end)
+        }))
+        .unwrap_or_else(|_| {
+            shared.finish(End::Lost(
+                "internal error: the reconnect loop panicked".into(),
+            ));
+            None
+        });
+        match next {
             Some(next) => parts = next,
             None => return,
         }
