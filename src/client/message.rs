@@ -132,9 +132,6 @@ impl Message {
         };
         let own = &own[..reserved.len()];
         shared.check_headers(command, headers, reserved)?;
-        if !shared.is_connected() {
-            return Err(Error::Disconnected);
-        }
         if inner.settled.swap(true, Ordering::AcqRel) {
             return Err(Error::invalid("this message was already acked or nacked"));
         }

@@ -32,7 +32,6 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
@@ -258,7 +257,7 @@ impl Shared {
                 Err(_) => return Written::Failed,
             }
             loop {
-                if !self.connected.load(Ordering::Acquire) {
+                if !self.is_connected() {
                     return Written::Failed;
                 }
                 let now = Instant::now();

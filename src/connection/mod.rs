@@ -253,9 +253,8 @@ pub(crate) struct Shared {
     #[allow(clippy::vec_box)]
     infos: Mutex<Vec<Box<SessionInfo>>>,
     pub(crate) settings: Settings,
-    connected: AtomicBool,
-    /// The live link's epoch, 0 while none is up: what a message, receipt or transaction
-    /// of a link is checked against.
+    /// The live link's epoch, 0 while none is up (so also whether the session is
+    /// connected): what a message, receipt or transaction of a link is checked against.
     live_epoch: AtomicU64,
     /// Some transaction ids were lost with a link (frames naming them are refused).
     lost_transactions: AtomicBool,
@@ -329,7 +328,6 @@ impl Shared {
                 on_event: config.on_event.clone(),
                 reconnect,
             },
-            connected: AtomicBool::new(true),
             live_epoch: AtomicU64::new(1),
             lost_transactions: AtomicBool::new(false),
             outbox: Mutex::new(Outbox {
@@ -436,7 +434,7 @@ impl Shared {
     }
 
     pub(crate) fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
+        self.live_epoch() != 0
     }
 
     pub(crate) fn close_reason(&self) -> Option<String> {
@@ -752,9 +750,6 @@ impl Shared {
     /// COMMIT or ABORT of the transaction `id` begun on link `epoch`, with a receipt:
     /// [`Error::Disconnected`] when that link is gone (reconnect rule 3).
     pub(crate) fn end_transaction(&self, id: &str, epoch: u64, command: &str) -> Result<()> {
-        if self.live_epoch() != epoch {
-            return Err(Error::Disconnected);
-        }
         let r = self.request_on(Some(epoch), command, &[("transaction", id)], &[], b"", true);
         self.forget_transaction(id, epoch);
         r
@@ -913,7 +908,6 @@ impl Shared {
             (std::mem::take(&mut st.receipts), reason)
         };
         self.live_epoch.store(0, Ordering::Release);
-        self.connected.store(false, Ordering::Release);
         // Dropping the senders wakes every receipt waiter at once with "disconnected".
         drop(receipts);
         {
@@ -1027,7 +1021,6 @@ impl Shared {
         drop(st);
         drop(rs);
         self.live_epoch.store(epoch, Ordering::Release);
-        self.connected.store(true, Ordering::Release);
         self.saw_data();
         self.outbox_space.notify_all();
         if let Some(d) = &self.settings.debug {
@@ -1044,7 +1037,6 @@ impl Shared {
     /// reports the events. After an outage (reconnect gave up), the loss was reported
     /// already.
     fn finish(&self, end: io::End) {
-        self.connected.store(false, Ordering::Release);
         self.live_epoch.store(0, Ordering::Release);
         let (receipts, subs, closing, reason, was_up) = {
             let mut st = lock(&self.state);
