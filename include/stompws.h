@@ -77,15 +77,17 @@ typedef enum stompws_result {
  */
 typedef enum stompws_event {
   /**
-   * After the first connect (and, later, each successful reconnect).
+   * After the first connect and each successful reconnect; the detail is the
+   * endpoint's URL.
    */
   STOMPWS_EVENT_CONNECTED = 0,
   /**
-   * Socket closed, I/O error or heart-beat timeout; the detail says which.
+   * Socket closed, I/O error, heart-beat timeout, an ERROR frame or a protocol error;
+   * the detail says which.
    */
   STOMPWS_EVENT_CONNECTION_LOST = 1,
   /**
-   * A reconnect attempt starts (reserved until reconnect is built).
+   * A reconnect attempt's wait begins; the detail is "attempt N: waiting M ms".
    */
   STOMPWS_EVENT_RECONNECTING = 2,
   /**
@@ -93,7 +95,8 @@ typedef enum stompws_event {
    */
   STOMPWS_EVENT_SERVER_ERROR = 3,
   /**
-   * Closed for good (disconnect, or the connection was lost).
+   * Closed for good (disconnect, a loss with reconnect off, or reconnect gave up);
+   * the detail is the close reason.
    */
   STOMPWS_EVENT_DISCONNECTED = 4,
   /**

@@ -63,15 +63,18 @@ impl stompws_result {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum stompws_event {
-    /// After the first connect (and, later, each successful reconnect).
+    /// After the first connect and each successful reconnect; the detail is the
+    /// endpoint's URL.
     STOMPWS_EVENT_CONNECTED = 0,
-    /// Socket closed, I/O error or heart-beat timeout; the detail says which.
+    /// Socket closed, I/O error, heart-beat timeout, an ERROR frame or a protocol error;
+    /// the detail says which.
     STOMPWS_EVENT_CONNECTION_LOST = 1,
-    /// A reconnect attempt starts (reserved until reconnect is built).
+    /// A reconnect attempt's wait begins; the detail is "attempt N: waiting M ms".
     STOMPWS_EVENT_RECONNECTING = 2,
     /// An ERROR frame arrived; the detail is its `message` header.
     STOMPWS_EVENT_SERVER_ERROR = 3,
-    /// Closed for good (disconnect, or the connection was lost).
+    /// Closed for good (disconnect, a loss with reconnect off, or reconnect gave up);
+    /// the detail is the close reason.
     STOMPWS_EVENT_DISCONNECTED = 4,
     /// A pull subscription was closed because its queue passed the configured limit;
     /// the detail names the subscription id.
