@@ -802,7 +802,8 @@ const char *stompws_subscription_id(const struct stompws_subscription *subscript
  * `*out` and frees it with `stompws_message_free`. TIMEOUT if none came (`*out`
  * untouched); DISCONNECTED once the subscription or connection is closed and nothing is
  * queued; INVALID_ARGUMENT on a callback subscription. Several threads may receive on
- * one subscription at once; each message goes to one of them.
+ * one subscription at once; each message goes to one of them. With reconnect on, a
+ * receive keeps waiting across an outage, and messages queued before it stay.
  *
  * # Safety
  * `subscription` is NULL or a live subscription; `out` NULL or writable.
@@ -815,8 +816,9 @@ enum stompws_result stompws_subscription_receive(struct stompws_subscription *su
  * UNSUBSCRIBE, with extra headers (a `receipt` header makes the call wait for it; `id`
  * is the library's). Queued messages can still be received afterwards; callbacks are
  * never called again once it returns (it waits for a running one, unless called from
- * inside it). A second call is INVALID_ARGUMENT; after the connection closed,
- * DISCONNECTED.
+ * inside it). A second call is INVALID_ARGUMENT; after the connection closed for good,
+ * DISCONNECTED. During a reconnect outage it ends the subscription at once, returns OK
+ * and sends nothing (the broker's side went with the connection); it is not made again.
  *
  * # Safety
  * `subscription` is NULL or a live subscription; `headers` valid for `header_count`.
