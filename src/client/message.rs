@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::connection::Shared;
+use crate::connection::Session;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Version};
 
@@ -20,7 +20,7 @@ pub struct Message {
 
 struct Inner {
     frame: Frame,
-    shared: Arc<Shared>,
+    shared: Arc<Session>,
     ack: AckMode,
     settled: AtomicBool,
 }
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Message {
 }
 
 impl Message {
-    pub(crate) fn new(frame: Frame, shared: Arc<Shared>, ack: AckMode) -> Message {
+    pub(crate) fn new(frame: Frame, shared: Arc<Session>, ack: AckMode) -> Message {
         Message {
             inner: Arc::new(Inner {
                 frame,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::connection::{CallbackSlot, Queue, QueueStats, Shared, SubEntry, Target};
+use crate::connection::{CallbackSlot, Queue, QueueStats, Session, SubEntry, Target};
 use crate::error::{Error, Result};
 use crate::transport::{parse_url, RawIo};
 
@@ -45,7 +45,7 @@ pub struct Client {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    shared: Arc<Session>,
 }
 
 impl Drop for Inner {
@@ -84,7 +84,7 @@ impl Client {
         for u in &config.failover_urls {
             endpoints.push((u.clone(), parse_url(u)?));
         }
-        Ok(Client::wrap(Shared::connect(endpoints, None, config)?))
+        Ok(Client::wrap(Session::connect(endpoints, None, config)?))
     }
 
     /// Runs STOMP over a stream the caller already opened (a Unix socket, a proxy tunnel,
@@ -115,20 +115,20 @@ impl Client {
         }
         let endpoint = parse_url(url)?;
         let io: Box<dyn RawIo> = Box::new(stream);
-        Ok(Client::wrap(Shared::connect(
+        Ok(Client::wrap(Session::connect(
             vec![(url.to_string(), endpoint)],
             Some(io),
             config,
         )?))
     }
 
-    fn wrap(shared: Arc<Shared>) -> Client {
+    fn wrap(shared: Arc<Session>) -> Client {
         Client {
             inner: Arc::new(Inner { shared }),
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    fn shared(&self) -> &Arc<Session> {
         &self.inner.shared
     }
 

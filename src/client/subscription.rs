@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Empty, Queue, QueueStats, Shared, Wait};
+use crate::connection::{Empty, Queue, QueueStats, Session, Wait};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -39,7 +39,7 @@ impl AckMode {
 /// when the subscription or the connection is closed.
 #[must_use = "dropping a Subscription unsubscribes at once"]
 pub struct Subscription {
-    shared: Arc<Shared>,
+    shared: Arc<Session>,
     id: String,
     ack: AckMode,
     rx: Option<Arc<Queue<Frame>>>,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for Subscription {
 
 impl Subscription {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<Session>,
         id: String,
         ack: AckMode,
         rx: Option<Arc<Queue<Frame>>>,

@@ -3,14 +3,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::connection::Shared;
+use crate::connection::Session;
 use crate::error::{Error, Result};
 
 /// An open transaction. Frames join it through a `transaction` header carrying
 /// [`Transaction::id`]. Dropping an open transaction sends ABORT (without waiting).
 #[must_use = "dropping a Transaction aborts it"]
 pub struct Transaction {
-    shared: Arc<Shared>,
+    shared: Arc<Session>,
     id: String,
     /// The link it began on: after a reconnect it is gone, and so is the transaction.
     epoch: u64,
@@ -24,7 +24,7 @@ impl std::fmt::Debug for Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(shared: Arc<Shared>, id: String, epoch: u64) -> Transaction {
+    pub(crate) fn new(shared: Arc<Session>, id: String, epoch: u64) -> Transaction {
         Transaction {
             shared,
             id,

@@ -20,7 +20,7 @@
 //! 6-12% faster again (medians of 7 interleaved runs, tcp and ws); 2 MiB gain nothing
 //! more. Frames left over when the
 //! caller stops go out when the caller next waits for anything from the connection
-//! (`Shared::try_lead`), or else when the flush timer fires, at most [`FLUSH_DELAY`]
+//! (`Session::try_lead`), or else when the flush timer fires, at most [`FLUSH_DELAY`]
 //! after the last one, through the I/O thread; a frame after a pause, and a frame whose
 //! caller will wait for an answer, are never held back.
 //!
@@ -39,50 +39,9 @@ use crate::error::{Error, Result};
 use crate::frame::FrameWriter;
 use crate::transport::{poll_once, socket};
 
-use super::outbox::{head_and_body_line, write_through, Origin, Outbox};
-use super::{lock, Shared};
-
-/// A body this large goes out from the caller's thread whenever the I/O thread sleeps.
-pub(crate) const LARGE_FRAME: usize = 16 << 10;
-
-/// A large frame sent this soon after the previous one is part of a burst.
-const BURST_GAP: Duration = Duration::from_micros(100);
-
-/// A burst's frames are written in batches of at most this many bytes (unless a frame
-/// is larger by itself).
-///
-/// At most, not about: with the batch written by the frame that would take it past
-/// 1 MiB, writes were 1 MiB plus a frame, and publishing cost 12-20% more CPU time than
-/// with writes just under 1 MiB (perf stat task-clock, medians of 11 interleaved runs,
-/// 5 000 x 64 KiB over tcp: 77.7 against 68.1 ms, 66 against 76 k/s; 20 000 x 16 KiB:
-/// 79.5 against 64.5 ms; ws 75.7 against 74.2 ms). 768 KiB and 2 MiB were slower too.
-const BATCH: usize = 1 << 20;
-
-/// How long after the last frame of a burst the flush timer has the I/O thread write
-/// what is left in the outbox. Each deferred frame moves the deadline, at most every
-/// half of it, so that a running burst is never interrupted: not even while a batch is
-/// written, which takes longer than 200 µs for 1 MiB. So the timer stays armed across
-/// the batches of a burst, and fires once, after it (for nothing when the last frame
-/// wrote the batch).
-///
-/// Why not shorter: setting a timer that expires before the kernel's next tick
-/// reprograms the CPU's timer, and on a virtual machine that is an exit to the
-/// hypervisor. `timerfd_settime` costs 5.8-7.7 µs for a 200 µs deadline here, 2.0-2.2 µs
-/// for 1 ms and 0.6-0.7 µs beyond the 4 ms tick. With 200 µs the timer was armed and
-/// disarmed for every batch: 640 calls, about 3 ms of CPU time, per 5 000 x 64 KiB
-/// published in 80 ms; now about 120 calls.
-pub(crate) const FLUSH_DELAY: Duration = Duration::from_millis(1);
-
-/// Where a large frame goes; see [`Shared::route_large`].
-pub(crate) enum Route {
-    /// Into the outbox, to be written with the next frames of its burst (or by the I/O
-    /// thread when the flush timer fires first).
-    Defer,
-    /// To the socket, from the caller's thread, with what waits in the outbox first.
-    Direct(RawFd),
-    /// Into the outbox, for the I/O thread, like a small frame.
-    Queue,
-}
+use super::outbox::{head_and_body_line, write_through, Origin, Outbox, Route, BATCH, BURST_GAP};
+use super::session::Session;
+use super::sync::lock;
 
 /// How long a writer waits for room before it looks whether the session still runs.
 const WRITER_SLICE: Duration = Duration::from_millis(10);
@@ -101,7 +60,7 @@ enum Written {
     Failed,
 }
 
-impl Shared {
+impl Session {
     /// Where a large frame (body of [`LARGE_FRAME`] or more) from an application thread
     /// goes: see the module docs.
     pub(crate) fn route_large<'a>(
@@ -133,7 +92,7 @@ impl Shared {
     /// finishing its batch, another direct writer), waiting at most the send timeout.
     /// Gives up at once when bytes queue in the outbox meanwhile: the frame then goes
     /// behind them, through the I/O thread. Returns the socket to write to when claimed
-    /// (`writer_busy` is not yet set: [`Shared::send_direct`] does that under the same
+    /// (`writer_busy` is not yet set: [`Session::send_direct`] does that under the same
     /// lock).
     fn claim_write_side<'a>(
         &'a self,
@@ -153,7 +112,7 @@ impl Shared {
     }
 
     /// Encodes one frame and writes it to `fd` from the caller's thread, everything queued
-    /// before it first. Called with the outbox locked after [`Shared::claim_write_side`]
+    /// before it first. Called with the outbox locked after [`Session::claim_write_side`]
     /// gave `fd`.
     /// Returns once the frame is on the socket, or, when the socket stays full for the
     /// send timeout, once the rest of it is queued for the I/O thread.
@@ -172,7 +131,7 @@ impl Shared {
         // batch would cost more than its one firing at the end (see FLUSH_DELAY).
         let mut pending = std::mem::take(&mut ob.buf);
         if ob.space_waiters > 0 {
-            self.outbox_space.notify_all();
+            self.link.space.notify_all();
         }
         ob.encode_head(command, ob.version, headers);
         let mut wire = std::mem::take(&mut ob.direct_buf);
@@ -194,7 +153,7 @@ impl Shared {
         };
         let written = self.write_parts(fd, parts, Instant::now() + self.settings.send_timeout);
 
-        let mut ob = lock(&self.outbox);
+        let mut ob = lock(&self.link.outbox);
         ob.writer_busy = false;
         let now = Instant::now();
         ob.wrote_at = Some(now);
@@ -230,10 +189,10 @@ impl Shared {
         let notify = ob.space_waiters > 0;
         drop(ob);
         if notify {
-            self.outbox_space.notify_all();
+            self.link.space.notify_all();
         }
         if wake {
-            self.waker.wake();
+            self.link.waker.wake();
         }
         if let (Some(d), Some(line)) = (&self.settings.debug, line) {
             d(&line);
@@ -277,11 +236,12 @@ impl Shared {
     /// Called by the I/O thread before it closes the socket: waits until no caller
     /// writes to it. A writer notices the ended session within one slice.
     pub(crate) fn wait_for_writer(&self) {
-        let mut ob = lock(&self.outbox);
+        let mut ob = lock(&self.link.outbox);
         ob.space_waiters += 1;
         while ob.writer_busy {
             ob = self
-                .outbox_space
+                .link
+                .space
                 .wait_timeout(ob, WRITER_SLICE)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;

@@ -11,8 +11,7 @@ use crate::transport::{wait_fd, Framing, Opened, Stream};
 
 use super::debug;
 use super::heartbeat::Heartbeat;
-use super::io::IoParts;
-use super::SessionInfo;
+use super::info::SessionInfo;
 
 /// A session that said CONNECTED, ready for its threads.
 pub(crate) struct Established {
@@ -21,6 +20,14 @@ pub(crate) struct Established {
     pub(crate) reader: Framing,
     pub(crate) decoder: Decoder,
     pub(crate) io: IoParts,
+}
+
+/// What the I/O thread takes over from the handshake (the read side goes to the session's link).
+pub(crate) struct IoParts {
+    pub(crate) stream: Stream,
+    /// STOMP bytes that came after CONNECTED, already taken off the framing.
+    pub(crate) carry: Vec<u8>,
+    pub(crate) heartbeat: Heartbeat,
 }
 
 /// Sends CONNECT and waits for the answer.

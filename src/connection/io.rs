@@ -11,24 +11,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::transport::Stream;
-
-use super::heartbeat::Heartbeat;
+use super::end::End;
+use super::handshake::IoParts;
 use super::leader::LEADER_WINDOW;
 use super::outbox::{Gate, Outbox};
+use super::policy::Rounds;
 use super::reader::READS_PER_TURN;
-use super::{lock, reconnect, Shared};
+use super::reconnect;
+use super::session::Session;
+use super::sync::lock;
 
 /// How long the thread keeps flushing after the client asked it to close.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
-
-/// What the I/O thread takes over from the handshake (the read side goes to `Shared`).
-pub(crate) struct IoParts {
-    pub(crate) stream: Stream,
-    /// STOMP bytes that came after CONNECTED, already taken off the framing.
-    pub(crate) carry: Vec<u8>,
-    pub(crate) heartbeat: Heartbeat,
-}
 
 /// How often the thread looks again while a caller writes directly (it is woken when
 /// that caller lets go with bytes queued behind it).
@@ -42,43 +36,14 @@ struct Outgoing {
     writer_busy: bool,
 }
 
-/// Why the I/O thread ended.
-pub(crate) enum End {
-    /// The client asked to close.
-    Shutdown,
-    /// The broker closed the connection (EOF or a WebSocket Close).
-    PeerClosed(String),
-    /// I/O error, heart-beat timeout, internal failure.
-    Lost(String),
-    /// The broker broke the protocol.
-    Protocol(String),
-    /// The broker sent an ERROR frame.
-    ServerError { message: String, body: String },
-}
-
-impl End {
-    pub(crate) fn reason(&self) -> String {
-        match self {
-            End::Shutdown => "disconnected by the client".into(),
-            End::PeerClosed(d) => format!("connection closed by the broker{d}"),
-            End::Lost(d) => d.clone(),
-            End::Protocol(d) => format!("protocol error: {d}"),
-            End::ServerError { message, body } if body.is_empty() => {
-                format!("server error: {message}")
-            }
-            End::ServerError { message, body } => format!("server error: {message}\n{body}"),
-        }
-    }
-}
-
 /// The thread's body: runs the loop over each link, turns a panic into a lost
 /// connection, and always finishes the session so that no waiter is left hanging. With
 /// reconnect on, a lost link is followed by the reconnect loop on this same thread
 /// (never the dispatch thread, whose callbacks may wait for the next link).
-pub(crate) fn run(shared: Arc<Shared>, parts: IoParts) {
+pub(crate) fn run(shared: Arc<Session>, parts: IoParts) {
     no_wakeup_preemption();
     let mut parts = parts;
-    let mut rounds = reconnect::Rounds::new();
+    let mut rounds = Rounds::new();
     loop {
         let end = catch_unwind(AssertUnwindSafe(|| Io::new(&shared, &mut parts).run()))
             .unwrap_or_else(|_| End::Lost("internal error: the I/O thread panicked".into()));
@@ -110,8 +75,8 @@ pub(crate) fn run(shared: Arc<Shared>, parts: IoParts) {
 /// Closes an ended link's socket once nobody uses it: a leader reads the socket by its
 /// descriptor, a caller may write a large frame to it, and each notices that the link
 /// ended within one poll slice.
-fn close_link(shared: &Shared, parts: IoParts) {
-    drop(lock(&shared.read_side));
+fn close_link(shared: &Session, parts: IoParts) {
+    drop(lock(&shared.link.read_side));
     shared.wait_for_writer();
     drop(parts);
 }
@@ -143,7 +108,7 @@ fn no_wakeup_preemption() {
 }
 
 struct Io<'a> {
-    shared: &'a Shared,
+    shared: &'a Session,
     parts: &'a mut IoParts,
     wbuf: Vec<u8>,
     wpos: usize,
@@ -152,7 +117,7 @@ struct Io<'a> {
 }
 
 impl<'a> Io<'a> {
-    fn new(shared: &'a Shared, parts: &'a mut IoParts) -> Io<'a> {
+    fn new(shared: &'a Session, parts: &'a mut IoParts) -> Io<'a> {
         let peer = parts.stream.peer().to_string();
         Io {
             shared,
@@ -165,7 +130,7 @@ impl<'a> Io<'a> {
 
     fn run(&mut self) -> End {
         let carry = std::mem::take(&mut self.parts.carry);
-        if let Err(end) = lock(&self.shared.read_side).stomp_bytes(self.shared, &carry) {
+        if let Err(end) = lock(&self.shared.link.read_side).stomp_bytes(self.shared, &carry) {
             return end;
         }
         let mut more_to_read = false;
@@ -186,7 +151,7 @@ impl<'a> Io<'a> {
             let unwritten = self.wpos < self.wbuf.len();
             let now = Instant::now();
             let hb = &mut self.parts.heartbeat;
-            hb.read(self.shared.last_read());
+            hb.read(self.shared.link.last_read());
             let writing = unwritten || out.writer_busy;
             if !writing && hb.send_due().is_some_and(|due| now >= due) {
                 self.shared.enqueue_heartbeat();
@@ -221,21 +186,21 @@ impl<'a> Io<'a> {
                 timeout = Some(timeout.map_or(LEADER_WINDOW, |t| t.min(LEADER_WINDOW)));
             }
             let fd = poll_socket.then(|| self.parts.stream.raw_fd());
-            let woke = match poll(fd, self.shared, unwritten, timeout) {
+            let woke = match self.shared.link.poll(fd, unwritten, timeout) {
                 Ok(r) => r,
                 Err(e) => return End::Lost(format!("poll failed: {e}")),
             };
             if woke.waker {
-                self.shared.waker.drain();
+                self.shared.link.waker.drain();
             }
             if woke.timer {
-                self.shared.flush_timer.drain();
+                self.shared.link.flush_timer.drain();
             }
             // The loop's next turn takes the outbox: that flushes what the timer was for.
             self.shared.awake(woke.timer);
             let readable = woke.readable;
             if poll_socket && (readable || more_to_read) {
-                let mut rs = lock(&self.shared.read_side);
+                let mut rs = lock(&self.shared.link.read_side);
                 let r = rs.read_from(
                     self.shared,
                     &mut self.parts.stream,
@@ -262,7 +227,7 @@ impl<'a> Io<'a> {
     /// no copy) once the previous batch is fully written, unless a caller is writing
     /// directly (its frame goes first). Notes the writes callers made themselves.
     fn take_outgoing(&mut self) -> Outgoing {
-        let mut ob = lock(&self.shared.outbox);
+        let mut ob = lock(&self.shared.link.outbox);
         if let Some(at) = ob.wrote_at.take() {
             self.parts.heartbeat.wrote(at);
         }
@@ -271,7 +236,7 @@ impl<'a> Io<'a> {
             self.wpos = 0;
             std::mem::swap(&mut self.wbuf, &mut ob.buf);
             if ob.space_waiters > 0 {
-                self.shared.outbox_space.notify_all();
+                self.shared.link.space.notify_all();
             }
         }
         self.set_writing(&mut ob);
@@ -284,7 +249,7 @@ impl<'a> Io<'a> {
     /// Our answers to the broker (pongs, the reply to its Close): written next, or
     /// behind the frame of a caller writing directly.
     fn queue_replies(&mut self, replies: &[u8]) {
-        let mut ob = lock(&self.shared.outbox);
+        let mut ob = lock(&self.shared.link.outbox);
         if ob.writer_busy {
             ob.buf.extend_from_slice(replies);
         } else {
@@ -311,7 +276,7 @@ impl<'a> Io<'a> {
             std::mem::swap(&mut self.wbuf, &mut ob.buf);
         }
         if ob.io_writing && !writing && ob.space_waiters > 0 {
-            self.shared.outbox_space.notify_all();
+            self.shared.link.space.notify_all();
         }
         if !writing && ob.buf.is_empty() {
             ob.stalled = false; // the rest of a stalled direct write is out
@@ -323,7 +288,7 @@ impl<'a> Io<'a> {
     /// sleep) and decides whether to watch the socket: not while a caller leads or the
     /// leader window is open (`more_to_read` overrides: those bytes are ours to take).
     fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<bool> {
-        let mut ob = lock(&self.shared.outbox);
+        let mut ob = lock(&self.shared.link.outbox);
         if !ob.buf.is_empty() && ob.gate != Gate::Shutdown && !ob.writer_busy {
             return None;
         }
@@ -387,86 +352,25 @@ impl<'a> Io<'a> {
             if out.writer_busy {
                 // A caller finishes its frame first; it wakes us when it lets go.
                 if left.is_zero()
-                    || poll(None, self.shared, false, Some(left.min(BUSY_RECHECK))).is_err()
+                    || self
+                        .shared
+                        .link
+                        .poll(None, false, Some(left.min(BUSY_RECHECK)))
+                        .is_err()
                 {
                     break;
                 }
-                self.shared.waker.drain();
+                self.shared.link.waker.drain();
                 continue;
             }
             if self.write().is_err() || self.wpos == self.wbuf.len() {
                 break;
             }
             let fd = Some(self.parts.stream.raw_fd());
-            if left.is_zero() || poll(fd, self.shared, true, Some(left)).is_err() {
+            if left.is_zero() || self.shared.link.poll(fd, true, Some(left)).is_err() {
                 break;
             }
         }
         End::Shutdown
     }
-}
-
-/// What `poll` saw.
-pub(super) struct Woke {
-    /// The socket is readable or hung up.
-    readable: bool,
-    /// The waker fired.
-    waker: bool,
-    /// The flush timer fired.
-    timer: bool,
-}
-
-/// Waits for the socket (readable; writable when `want_write`), when given, the waker or
-/// the flush timer.
-pub(super) fn poll(
-    socket: Option<std::os::fd::RawFd>,
-    shared: &Shared,
-    want_write: bool,
-    timeout: Option<Duration>,
-) -> std::io::Result<Woke> {
-    let mut events = libc::POLLIN;
-    if want_write {
-        events |= libc::POLLOUT;
-    }
-    let mut fds = [
-        libc::pollfd {
-            // A negative descriptor is ignored by poll: the waker alone.
-            fd: socket.unwrap_or(-1),
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: shared.waker.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: shared.flush_timer.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let ms = match timeout {
-        None => -1,
-        // Round up so that we never wake just before a deadline and spin.
-        Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
-    };
-    loop {
-        // SAFETY: `fds` is a live array of three initialised pollfd structs, and its length
-        // is passed along with it.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if r >= 0 {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    let hangup = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
-    Ok(Woke {
-        readable: fds[0].revents & hangup != 0,
-        waker: fds[1].revents & libc::POLLIN != 0,
-        timer: fds[2].revents & libc::POLLIN != 0,
-    })
 }

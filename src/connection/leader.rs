@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use crate::transport::{poll_once, socket};
 
-use super::io::End;
+use super::end::End;
 use super::outbox::write_through;
-use super::{lock, Shared};
+use super::reader::Source;
+use super::session::Session;
+use super::sync::lock;
 
 /// How long a follower waits before it tries to lead again, while the I/O thread may be
 /// off the socket.
@@ -26,7 +28,7 @@ pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
 /// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
 pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
 
-/// What a caller about to wait became; see [`Shared::try_lead`].
+/// What a caller about to wait became; see [`Session::try_lead`].
 enum Lead<'a> {
     /// It reads the socket itself, on this descriptor, until its answer came.
     Leader(std::os::fd::RawFd),
@@ -36,15 +38,15 @@ enum Lead<'a> {
 }
 
 /// A registered follower; see [`Lead`].
-struct Follower<'a>(&'a Shared);
+struct Follower<'a>(&'a Session);
 
 impl Drop for Follower<'_> {
     fn drop(&mut self) {
-        lock(&self.0.outbox).followers -= 1;
+        lock(&self.0.link.outbox).followers -= 1;
     }
 }
 
-impl Shared {
+impl Session {
     /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
     /// socket (see the module docs), or registers the caller as a follower that the I/O
     /// thread has to serve.
@@ -53,7 +55,7 @@ impl Shared {
     /// large frames it left in the outbox (`direct.rs`) go out now rather than when the
     /// flush timer fires, since the answer it waits for may depend on them.
     fn try_lead(&self) -> Lead<'_> {
-        let mut ob = lock(&self.outbox);
+        let mut ob = lock(&self.link.outbox);
         ob.through_streak = 0;
         ob.last_large = None;
         // With the I/O thread asleep, what waits in the outbox can only be deferred frames.
@@ -79,34 +81,34 @@ impl Shared {
         };
         drop(ob);
         if wake {
-            self.waker.wake();
+            self.link.waker.wake();
         }
         lead
     }
 
     /// Registers a caller that waits without leading (after leading gave up).
     fn follow(&self) -> Follower<'_> {
-        lock(&self.outbox).followers += 1;
+        lock(&self.link.outbox).followers += 1;
         Follower(self)
     }
 
     /// Gives the leader role back, keeping the window open for the next round trip;
     /// wakes the I/O thread when the leader met the end of the connection.
     pub(crate) fn end_lead(&self) {
-        let mut ob = lock(&self.outbox);
+        let mut ob = lock(&self.link.outbox);
         ob.leader = false;
         ob.window_until = Some(Instant::now() + LEADER_WINDOW);
         let followers = ob.followers > 0;
         drop(ob);
-        if followers || self.leader_ended.load(Ordering::Acquire) {
-            self.waker.wake();
+        if followers || self.link.leader_ended.load(Ordering::Acquire) {
+            self.link.waker.wake();
         }
     }
 
     /// After a RECEIPT: request/response traffic tends to come in runs, so the I/O
     /// thread leaves the socket to a leader for a moment.
     pub(crate) fn open_leader_window(&self) {
-        let mut ob = lock(&self.outbox);
+        let mut ob = lock(&self.link.outbox);
         if ob.direct_fd.is_some() {
             ob.window_until = Some(Instant::now() + LEADER_WINDOW);
             ob.served = true;
@@ -115,7 +117,7 @@ impl Shared {
 
     /// The I/O thread is back from poll (woken by the flush timer when `timer_fired`).
     pub(crate) fn awake(&self, timer_fired: bool) {
-        let mut ob = lock(&self.outbox);
+        let mut ob = lock(&self.link.outbox);
         ob.io_sleeping = false;
         ob.io_polls_socket = true;
         if timer_fired {
@@ -125,21 +127,10 @@ impl Shared {
 
     /// An end a leader met, for the I/O thread to end with.
     pub(crate) fn leader_end(&self) -> Option<End> {
-        if !self.leader_ended.load(Ordering::Acquire) {
+        if !self.link.leader_ended.load(Ordering::Acquire) {
             return None;
         }
-        lock(&self.read_side).end.take()
-    }
-
-    /// Records that data came in (any byte proves the broker alive).
-    pub(crate) fn saw_data(&self) {
-        let ns = self.epoch.elapsed().as_nanos() as u64;
-        self.last_read_ns.fetch_max(ns, Ordering::Relaxed);
-    }
-
-    /// When data last came in (the connection's start if never).
-    pub(crate) fn last_read(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.last_read_ns.load(Ordering::Relaxed))
+        lock(&self.link.read_side).end.take()
     }
 }
 
@@ -156,7 +147,7 @@ struct FdReader {
     wait: bool,
 }
 
-impl super::reader::Source for FdReader {
+impl Source for FdReader {
     fn direct_fd(&self) -> Option<RawFd> {
         Some(self.fd)
     }
@@ -176,7 +167,7 @@ impl Read for FdReader {
 /// again whether it may go on leading.
 const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
 
-impl Shared {
+impl Session {
     /// The one wait of a caller for what the read side delivers: its receipt, or a
     /// message of its subscription. Until `deadline` (`None`: no end) it takes the
     /// leader role whenever it can, reading the socket itself until `ready` holds
@@ -242,14 +233,14 @@ pub(crate) enum Wait {
 /// as long as is left, in slices of `WAIT_SLICE`) and the read that follows does not
 /// wait.
 fn lead_until(
-    shared: &Shared,
+    shared: &Session,
     fd: RawFd,
     deadline: Instant,
     how: Wait,
     done: &mut dyn FnMut() -> bool,
 ) {
     {
-        let mut rs = lock(&shared.read_side);
+        let mut rs = lock(&shared.link.read_side);
         while rs.end.is_none() && shared.is_connected() && !done() {
             let now = Instant::now();
             if now >= deadline {
@@ -263,7 +254,7 @@ fn lead_until(
                     Ok(false) => continue,
                     Err(e) => {
                         rs.end = Some(End::Lost(format!("poll failed: {e}")));
-                        shared.leader_ended.store(true, Ordering::Release);
+                        shared.link.leader_ended.store(true, Ordering::Release);
                         break;
                     }
                 }
@@ -271,7 +262,7 @@ fn lead_until(
             let mut src = FdReader { fd, wait };
             if let Err(end) = rs.read_from(shared, &mut src, "the broker", 1) {
                 rs.end = Some(end);
-                shared.leader_ended.store(true, Ordering::Release);
+                shared.link.leader_ended.store(true, Ordering::Release);
             }
             if !rs.replies.is_empty() {
                 let replies = std::mem::take(&mut rs.replies);

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::sync::lock;
 
 /// Why a receive returned nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! The read side of a session: framing, decoder and read buffer, and the delivery of
-//! what is decoded (receipts, messages, ERROR). Whoever reads the socket holds the
-//! [`ReadSide`]: the I/O thread, or a leader (see `leader.rs`).
+//! The read side of a link: framing, decoder and read buffer. Whoever reads the socket
+//! holds the [`ReadSide`]: the I/O thread, or a leader (see `leader.rs`). What it
+//! decodes goes to a [`Deliver`] (the session, in `deliver.rs`), with the queues it
+//! filled woken once per read ([`Batch`]).
 
 use std::io::{self, ErrorKind, Read};
 use std::os::fd::RawFd;
@@ -10,9 +11,9 @@ use crate::error::Error;
 use crate::frame::{Decoded, Decoder, Frame};
 use crate::transport::{socket, Framing};
 
-use super::io::End;
-use super::queue::Wakeups;
-use super::{debug, dispatch, lock, Shared, Target};
+use super::callback::Job;
+use super::end::End;
+use super::queue::{Queue, Wakeups};
 
 /// Size of one read from the socket.
 pub(crate) const READ_CHUNK: usize = 256 << 10;
@@ -57,10 +58,20 @@ pub(crate) struct ReadSide {
     epoch: u64,
 }
 
+/// Where decoded frames go.
+pub(crate) trait Deliver {
+    /// Data came in (any byte proves the broker alive).
+    fn saw_data(&self);
+
+    /// Hands one decoded frame to whoever waits for it, noting in `batch` the queues
+    /// to wake. `Err` ends the link (an ERROR frame).
+    fn deliver(&self, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End>;
+}
+
 /// The queues that got items during one read, woken together at its end.
-struct Batch {
+pub(crate) struct Batch {
     subs: Wakeups<Frame>,
-    jobs: Wakeups<dispatch::Job>,
+    jobs: Wakeups<Job>,
     /// A subscription this batch delivered to holds more than [`BACKLOG`] bytes.
     backlog: bool,
 }
@@ -70,6 +81,21 @@ struct Batch {
 const BACKLOG: usize = 512 << 10;
 
 impl Batch {
+    /// A subscription's queue got a frame that a receiver waits for.
+    pub(crate) fn woke(&mut self, queue: &Arc<Queue<Frame>>) {
+        self.subs.add(queue);
+    }
+
+    /// The dispatch thread's queue got a job while it waited.
+    pub(crate) fn woke_jobs(&mut self, jobs: &Arc<Queue<Job>>) {
+        self.jobs.add(jobs);
+    }
+
+    /// A subscription now holds `bytes` queued bytes.
+    pub(crate) fn queued(&mut self, bytes: usize) {
+        self.backlog |= bytes > BACKLOG;
+    }
+
     /// Wakes the receivers of this batch. When one was waiting, the reader then offers
     /// its core: on a machine (or a pinned process) with one core the receiver would
     /// otherwise wait until many more chunks were read, and the queue, with the memory
@@ -109,7 +135,7 @@ impl ReadSide {
     /// e.g. bytes OpenSSL holds that poll cannot see).
     pub(crate) fn read_from(
         &mut self,
-        shared: &Shared,
+        sink: &impl Deliver,
         src: &mut dyn Source,
         peer: &str,
         max_reads: usize,
@@ -126,9 +152,9 @@ impl ReadSide {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(End::Lost(format!("read from {peer} failed: {e}"))),
             };
-            shared.saw_data();
+            sink.saw_data();
             let input = std::mem::take(&mut self.rbuf);
-            let r = self.wire_bytes(shared, &input[..n]);
+            let r = self.wire_bytes(sink, &input[..n]);
             self.rbuf = input;
             self.batch.flush();
             r?;
@@ -178,7 +204,7 @@ impl ReadSide {
     }
 
     /// Takes the framing off wire bytes and decodes the STOMP bytes inside.
-    fn wire_bytes(&mut self, shared: &Shared, input: &[u8]) -> std::result::Result<(), End> {
+    fn wire_bytes(&mut self, sink: &impl Deliver, input: &[u8]) -> std::result::Result<(), End> {
         let mut stop = None;
         let decoder = &mut self.decoder;
         let batch = &mut self.batch;
@@ -190,7 +216,7 @@ impl ReadSide {
                 while let Some(d) = decoder.decode(&mut data)? {
                     if let Decoded::Frame(mut f) = d {
                         f.set_epoch(epoch);
-                        if let Err(end) = deliver(shared, f, batch) {
+                        if let Err(end) = sink.deliver(f, batch) {
                             stop = Some(end);
                             return Err(Error::Disconnected);
                         }
@@ -223,7 +249,7 @@ impl ReadSide {
     /// STOMP bytes that need no deframing (what came after CONNECTED in its read).
     pub(crate) fn stomp_bytes(
         &mut self,
-        shared: &Shared,
+        sink: &impl Deliver,
         mut data: &[u8],
     ) -> std::result::Result<(), End> {
         while let Some(d) = self
@@ -233,140 +259,11 @@ impl ReadSide {
         {
             if let Decoded::Frame(mut f) = d {
                 f.set_epoch(self.epoch);
-                let r = deliver(shared, f, &mut self.batch);
+                let r = sink.deliver(f, &mut self.batch);
                 self.batch.flush();
                 r?;
             }
         }
         Ok(())
-    }
-}
-
-/// Hands one decoded frame to whoever waits for it. An ERROR ends the session.
-fn deliver(shared: &Shared, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End> {
-    if let Some(d) = &shared.settings.debug {
-        d(&debug::frame_line("<<<", &frame));
-    }
-    match frame.command() {
-        "MESSAGE" => {
-            deliver_message(shared, frame, batch);
-            Ok(())
-        }
-        "RECEIPT" => {
-            if let Some(id) = frame.header("receipt-id") {
-                let waiter = lock(&shared.state).receipts.remove(id);
-                if let Some(tx) = waiter {
-                    let _ = tx.send(Ok(()));
-                    shared.open_leader_window();
-                }
-            }
-            Ok(())
-        }
-        "ERROR" if late_delivery_error(shared, &frame) => {
-            // Not fatal: see late_delivery_error. Reported, and the session goes on.
-            let message = frame.header("message").unwrap_or("");
-            shared.event(super::Event::ServerError, message);
-            Ok(())
-        }
-        "ERROR" => {
-            let message = frame.header("message").unwrap_or("").to_string();
-            let body = String::from_utf8_lossy(frame.body()).trim_end().to_string();
-            if let Some(id) = frame.header("receipt-id") {
-                if let Some(tx) = lock(&shared.state).receipts.remove(id) {
-                    let _ = tx.send(Err(Error::ServerError {
-                        message: message.clone(),
-                        body: body.clone(),
-                    }));
-                }
-            }
-            Err(End::ServerError { message, body })
-        }
-        _ => Ok(()), // e.g. a second CONNECTED: nothing waits for it
-    }
-}
-
-/// RabbitMQ answers a delivery that crossed our UNSUBSCRIBE with
-/// `ERROR message:Subscription not found` naming the subscription's tag `T_<id>`, and
-/// keeps the connection open. Ending the session for that would make unsubscribing
-/// from a busy destination lose the connection now and then, so this one ERROR, for an
-/// id we gave up ourselves and asked no receipt of, is not fatal.
-fn late_delivery_error(shared: &Shared, frame: &Frame) -> bool {
-    if frame.header("message") != Some("Subscription not found")
-        || frame.header("receipt-id").is_some()
-    {
-        return false;
-    }
-    let body = String::from_utf8_lossy(frame.body());
-    let Some(tag) = body.split('\'').nth(1) else {
-        return false;
-    };
-    let id = tag.strip_prefix("T_").unwrap_or(tag);
-    lock(&shared.state).was_unsubscribed(id)
-}
-
-fn deliver_message(shared: &Shared, frame: Frame, batch: &mut Batch) {
-    let mut st = lock(&shared.state);
-    let entry = match frame.header("subscription") {
-        Some(id) => st.subs.get_key_value(id),
-        // STOMP 1.0 brokers may omit it: match by destination when that is unambiguous.
-        None => {
-            let dest = frame.header("destination").unwrap_or("");
-            let mut hits = st.subs.iter().filter(|(_, e)| e.destination == dest);
-            match (hits.next(), hits.next()) {
-                (Some(hit), None) => Some(hit),
-                _ => None,
-            }
-        }
-    };
-    let Some((id, entry)) = entry else {
-        return; // unsubscribed meanwhile; the broker had it in flight
-    };
-    let size = frame.size_hint();
-    let queued = entry
-        .stats
-        .messages
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        + 1;
-    let bytes = entry
-        .stats
-        .bytes
-        .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
-        + size;
-    batch.backlog |= bytes > BACKLOG;
-    match &entry.target {
-        Target::Pull(q) => {
-            if q.push_quiet(frame) {
-                batch.subs.add(q);
-                // Someone waited for this: likely request/response, as after a RECEIPT.
-                shared.open_leader_window();
-            }
-        }
-        Target::Callback(slot) => {
-            let job = dispatch::Job::Message(Arc::clone(slot), Arc::clone(&entry.stats), frame);
-            if shared.jobs.push_quiet(job) {
-                batch.jobs.add(&shared.jobs);
-            }
-        }
-    }
-    let (max_messages, max_bytes) = shared.settings.queue_limit;
-    if queued > max_messages || bytes > max_bytes {
-        // Never stop reading for a slow consumer: close its subscription instead. Its
-        // receiver still gets what is queued, then "disconnected".
-        let id = id.clone();
-        let entry = st.forget_subscription(&id);
-        drop(st);
-        drop(entry);
-        let _ = shared.enqueue_frame(
-            |w| {
-                w.header("id", &id);
-            },
-            "UNSUBSCRIBE",
-            b"",
-            super::Origin::Internal,
-        );
-        shared.event(
-            super::Event::SubscriptionClosed,
-            &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),
-        );
     }
 }

@@ -1,0 +1,88 @@
+//! Opening a session: the first link, then the I/O and dispatch threads.
+
+use std::sync::Arc;
+use std::thread;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::transport::{Endpoint, RawIo};
+
+use super::dispatch;
+use super::end::End;
+use super::io;
+use super::link::Link;
+use super::outbox::Outbox;
+use super::policy::{Plan, Policy};
+use super::queue::Queue;
+use super::reader::ReadSide;
+use super::reconnect;
+use super::session::{Session, Settings};
+use super::sync::lock;
+use super::waker::{Timer, Waker};
+
+impl Session {
+    /// Connects to the first endpoint that answers (each tried once, in order; see
+    /// `reconnect::connect_first`), or over the caller's stream, then starts the I/O and
+    /// dispatch threads.
+    pub(crate) fn connect(
+        endpoints: Vec<(String, Endpoint)>,
+        io: Option<Box<dyn RawIo>>,
+        config: &Config,
+    ) -> Result<Arc<Session>> {
+        let (url, est) = match io {
+            Some(io) => {
+                let (url, ep) = &endpoints[0];
+                (url.clone(), reconnect::open_link(ep, Some(io), config)?)
+            }
+            None => reconnect::connect_first(&endpoints, config)?,
+        };
+        let waker = Waker::new().map_err(|e| Error::io("eventfd", &e))?;
+        let flush_timer = Timer::new().map_err(|e| Error::io("timerfd", &e))?;
+        let jobs = Queue::new();
+        let reconnect = config.reconnect.map(|(initial, max, attempts)| {
+            Box::new(Plan::new(
+                Policy::new(initial, max, attempts),
+                endpoints,
+                config,
+            ))
+        });
+        let mut info = est.info.clone();
+        info.url = url.clone();
+        let settings = Settings {
+            receipt_timeout: config.receipt_timeout,
+            send_timeout: config.send_timeout,
+            auto_content_length: config.auto_content_length,
+            queue_limit: config.queue_limit,
+            debug: config.debug.clone(),
+            on_event: config.on_event.clone(),
+            reconnect,
+        };
+        let outbox = Outbox::new(est.writer, est.io.stream.socket_fd(), info.version);
+        let read_side = ReadSide::new(est.reader, est.decoder, 1);
+        let link = Link::new(outbox, read_side, waker, flush_timer);
+        let shared = Arc::new(Session::new(settings, link, Arc::clone(&jobs), info));
+        let d = Arc::clone(&shared);
+        let dispatch = thread::Builder::new()
+            .name("stompws-dispatch".into())
+            .spawn(move || dispatch::run(d, jobs))
+            .map_err(|e| Error::io("spawning the dispatch thread", &e))?;
+        *lock(&shared.dispatch_thread) = Some(dispatch.thread().id());
+        lock(&shared.threads).dispatch = Some(dispatch);
+        let s = Arc::clone(&shared);
+        let io = thread::Builder::new()
+            .name("stompws-io".into())
+            .spawn(move || io::run(s, est.io))
+            .map_err(|e| Error::io("spawning the I/O thread", &e));
+        match io {
+            Ok(h) => lock(&shared.threads).io = Some(h),
+            Err(e) => {
+                shared.finish(End::Lost(e.to_string()));
+                shared.join_dispatch();
+                return Err(e);
+            }
+        }
+        shared.event(Event::Connected, &url);
+        Ok(shared)
+    }
+}

@@ -1,0 +1,326 @@
+//! The frames callers ask for, and the receipt rule: SEND, SUBSCRIBE, UNSUBSCRIBE,
+//! ACK/NACK, BEGIN/COMMIT/ABORT, each on the live link or on the one it belongs to.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use crate::error::{Error, Result};
+
+use super::leader::Wait;
+use super::outbox::{Gate, Origin};
+use super::session::{Phase, Session, SubEntry, Target};
+use super::sync::lock;
+
+/// How a caller's frame asks for a receipt.
+enum Receipt {
+    None,
+    /// The caller put a `receipt` header among its headers.
+    Caller(String),
+    /// The library adds `receipt:<id>` (commit, abort, send_with_receipt).
+    Library(String),
+}
+
+impl Session {
+    /// set, waits for the RECEIPT (or the ERROR naming it) up to the receipt timeout.
+    /// During an outage it waits for the next link first (reconnect rule 7).
+    #[inline]
+    pub(crate) fn request(
+        &self,
+        command: &str,
+        own: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: &[u8],
+        with_receipt: bool,
+    ) -> Result<()> {
+        self.request_on(None, command, own, headers, body, with_receipt)
+    }
+
+    /// [`Session::request`] for a frame that belongs to the link `epoch` (an ack, a
+    /// commit): refused with [`Error::Disconnected`], and not sent, on any other link.
+    // Inlined into its callers: out of line, its many arguments went through the stack,
+    // and a send (the hottest path there is) cost measurably more CPU.
+    #[inline]
+    pub(crate) fn request_on(
+        &self,
+        epoch: Option<u64>,
+        command: &str,
+        own: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: &[u8],
+        with_receipt: bool,
+    ) -> Result<()> {
+        if self.lost_transactions.load(Ordering::Acquire) {
+            if let Some(&(_, tx)) = headers.iter().find(|(n, _)| *n == "transaction") {
+                self.check_transaction(tx)?;
+            }
+        }
+        let receipt = match headers.iter().find(|(n, _)| *n == "receipt") {
+            Some(&(_, id)) => Receipt::Caller(id.to_string()),
+            None if with_receipt => Receipt::Library(self.next_id("rcpt")),
+            None => Receipt::None,
+        };
+        let waiter = match &receipt {
+            Receipt::None => None,
+            Receipt::Caller(id) | Receipt::Library(id) => {
+                Some((id.clone(), self.expect_receipt(id, epoch)?))
+            }
+        };
+        // A receipt is awaited on one link: the frame must go out on that one.
+        let epoch = waiter.as_ref().map_or(epoch, |(_, (_, e))| Some(*e));
+        let library_receipt = match &receipt {
+            Receipt::Library(id) => Some(("receipt", id.as_str())),
+            _ => None,
+        };
+        let content_length =
+            command == "SEND" && (self.settings.auto_content_length || body.contains(&0));
+        let mode = if waiter.is_some() {
+            Origin::Awaiting
+        } else {
+            Origin::Caller
+        };
+        let sent = self.enqueue_frame_on(
+            epoch,
+            |w| {
+                for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
+                    w.header(n, v);
+                }
+                if content_length {
+                    w.content_length(body.len());
+                }
+            },
+            command,
+            body,
+            mode,
+        );
+        match waiter {
+            None => sent,
+            Some((id, (rx, _))) => {
+                if let Err(e) = sent {
+                    self.forget_receipt(&id);
+                    return Err(e);
+                }
+                self.wait_receipt(&id, &rx, self.settings.receipt_timeout)
+            }
+        }
+    }
+
+    /// Refuses a frame whose `transaction` header names a transaction that a lost link
+    /// took with it, and none of the live link (reconnect rule 3).
+    pub(super) fn check_transaction(&self, tx: &str) -> Result<()> {
+        let st = lock(&self.state);
+        if !st.transactions.contains_key(tx) && st.lost_transactions.iter().any(|t| t == tx) {
+            return Err(Error::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// During an outage, waits for the next link, at most the send timeout
+    /// ([`Error::Timeout`]); [`Error::Disconnected`] once closed for good.
+    pub(super) fn await_link(&self) -> Result<()> {
+        let guard = lock(&self.link.outbox);
+        let guard = if guard.gate == Gate::Down {
+            let (g, timed_out) = self.wait_in_line(guard);
+            if timed_out {
+                return Err(Error::Timeout);
+            }
+            g
+        } else {
+            guard
+        };
+        match guard.gate {
+            Gate::Open => Ok(()),
+            _ => Err(Error::Disconnected),
+        }
+    }
+
+    /// Registers interest in the RECEIPT `id` before the frame that asks for it goes out,
+    /// on the live link (after waiting for one when `epoch` is `None`), or on `epoch`
+    /// only. Returns the receiver and the link's epoch.
+    pub(super) fn expect_receipt(
+        &self,
+        id: &str,
+        epoch: Option<u64>,
+    ) -> Result<(Receiver<Result<()>>, u64)> {
+        if epoch.is_none() {
+            self.await_link()?;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mut st = lock(&self.state);
+        if st.phase != Phase::Up || epoch.is_some_and(|e| e != st.epoch) {
+            return Err(Error::Disconnected);
+        }
+        if st.receipts.contains_key(id) {
+            return Err(Error::invalid(format!(
+                "receipt id {id:?} is already awaited"
+            )));
+        }
+        st.receipts.insert(id.to_string(), tx);
+        Ok((rx, st.epoch))
+    }
+
+    pub(super) fn forget_receipt(&self, id: &str) {
+        lock(&self.state).receipts.remove(id);
+    }
+
+    pub(super) fn wait_receipt(
+        &self,
+        id: &str,
+        rx: &Receiver<Result<()>>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let answer = self.wait_for(
+            Some(deadline),
+            Wait::InRead,
+            &mut || !rx.is_empty(),
+            &mut |wait| {
+                let r = match wait {
+                    Some(w) if w.is_zero() => rx.try_recv().map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    }),
+                    Some(w) => rx.recv_timeout(w),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match r {
+                    Ok(r) => Some(r),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Err(Error::Disconnected)),
+                }
+            },
+        );
+        answer.unwrap_or_else(|| {
+            self.forget_receipt(id);
+            Err(Error::Timeout)
+        })
+    }
+
+    /// Registers a subscription, then sends SUBSCRIBE (receipt rule applies). The entry
+    /// goes in first so that no MESSAGE can arrive for an unknown id. Once the call
+    /// succeeded, a reconnect subscribes again with the same id.
+    pub(crate) fn subscribe(
+        &self,
+        id: &str,
+        mut entry: SubEntry,
+        headers: &[(&str, &str)],
+    ) -> Result<()> {
+        let destination = entry.destination.clone();
+        let ack = entry.ack;
+        {
+            let mut st = lock(&self.state);
+            if st.phase == Phase::Closed {
+                return Err(Error::Disconnected);
+            }
+            if st.subs.contains_key(id) {
+                return Err(Error::invalid(format!(
+                    "subscription id {id:?} is already in use"
+                )));
+            }
+            entry.seq = st.next_seq;
+            entry.confirmed = false;
+            st.next_seq += 1;
+            st.subs.insert(id.to_string(), entry);
+        }
+        let own = [
+            ("destination", destination.as_str()),
+            ("id", id),
+            ("ack", ack),
+        ];
+        let r = self.request("SUBSCRIBE", &own, headers, b"", false);
+        let mut st = lock(&self.state);
+        match &r {
+            Ok(()) => {
+                if let Some(e) = st.subs.get_mut(id) {
+                    e.confirmed = true;
+                }
+            }
+            // Whether the broker saw it or not, the caller gets no handle: forget it.
+            Err(_) => drop(st.subs.remove(id)),
+        }
+        r
+    }
+
+    /// Forgets the subscription (its queue ends after what was delivered) and sends
+    /// UNSUBSCRIBE. `Ok(false)` when it was not active any more. During an outage it
+    /// sends nothing: the broker's side went with the link (reconnect rule 7).
+    pub(crate) fn unsubscribe(&self, id: &str, headers: &[(&str, &str)]) -> Result<bool> {
+        let (removed, epoch) = {
+            let mut st = lock(&self.state);
+            let epoch = (st.phase == Phase::Up).then_some(st.epoch);
+            (st.forget_subscription(id), epoch)
+        };
+        let Some(entry) = removed else {
+            return Ok(false);
+        };
+        if let Target::Callback(slot) = &entry.target {
+            slot.remove(self.on_dispatch_thread());
+        }
+        drop(entry);
+        let Some(epoch) = epoch else {
+            return Ok(true);
+        };
+        let own = [("id", id)];
+        match self.request_on(Some(epoch), "UNSUBSCRIBE", &own, headers, b"", false) {
+            Ok(()) => Ok(true),
+            // Lost meanwhile, and no receipt asked for: as in an outage.
+            Err(Error::Disconnected)
+                if !self.is_closed() && !headers.iter().any(|(n, _)| *n == "receipt") =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+    /// BEGIN on the live link (waiting for one during an outage); returns its epoch, to
+    /// which the transaction belongs.
+    pub(crate) fn begin(&self, id: &str) -> Result<u64> {
+        self.await_link()?;
+        let epoch = {
+            let mut st = lock(&self.state);
+            if st.phase != Phase::Up {
+                return Err(Error::Disconnected);
+            }
+            let epoch = st.epoch;
+            st.transactions.insert(id.to_string(), epoch);
+            epoch
+        };
+        let r = self.request_on(
+            Some(epoch),
+            "BEGIN",
+            &[("transaction", id)],
+            &[],
+            b"",
+            false,
+        );
+        if r.is_err() {
+            self.forget_transaction(id, epoch);
+        }
+        r.map(|()| epoch)
+    }
+
+    /// COMMIT or ABORT of the transaction `id` begun on link `epoch`, with a receipt:
+    /// [`Error::Disconnected`] when that link is gone (reconnect rule 3).
+    pub(crate) fn end_transaction(&self, id: &str, epoch: u64, command: &str) -> Result<()> {
+        let r = self.request_on(Some(epoch), command, &[("transaction", id)], &[], b"", true);
+        self.forget_transaction(id, epoch);
+        r
+    }
+
+    /// A transaction dropped open: ABORT without waiting, if its link is still up.
+    pub(crate) fn drop_transaction(&self, id: &str, epoch: u64) {
+        if self.live_epoch() == epoch {
+            let own = [("transaction", id)];
+            let _ = self.request_on(Some(epoch), "ABORT", &own, &[], b"", false);
+        }
+        self.forget_transaction(id, epoch);
+    }
+
+    pub(super) fn forget_transaction(&self, id: &str, epoch: u64) {
+        let mut st = lock(&self.state);
+        if st.transactions.get(id) == Some(&epoch) {
+            st.transactions.remove(id);
+        }
+    }
+}
