@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::end::End;
 use super::handshake::IoParts;
-use super::leader::LEADER_WINDOW;
-use super::outbox::{Gate, Outbox};
+use super::outbox::{Gate, Outbox, LEADER_WINDOW};
 use super::policy::Rounds;
 use super::reader::READS_PER_TURN;
 use super::reconnect;
@@ -87,14 +86,11 @@ fn close_link(shared: &Session, parts: IoParts) {
 ///
 /// Why: a caller that sends faster than it may write through wakes this thread, and on
 /// a shared core (one core, or a pinned process) the wake-up preempted the caller at
-/// once, to write the few frames queued so far. Left to run on, the caller fills the
-/// outbox and this thread writes it in a few large batches. Publishing 100 000 x 128 B
-/// to the benchmark fixture, client on one core, medians of 7 interleaved runs:
-/// context switches 1 652 -> 153 (ws) and 947 -> 145 (tcp), CPU time 33.6 -> 19.6 ms
-/// (ws) and 14.7 -> 12.6 ms (tcp), throughput 3.15 -> 3.83 M/s (ws) and 7.5 -> 9.4 M/s
-/// (tcp). Round trips, echo and consume were unchanged: a caller that waits for an
-/// answer blocks, which lets this thread run; a wake-up on another, idle core runs at
-/// once as before.
+/// once, to write the few frames queued so far: a context switch per few frames. Left
+/// to run on, the caller fills the outbox and this thread writes it in a few large
+/// batches, with far fewer context switches and less CPU time per frame. Round trips
+/// are not slowed: a caller that waits for an answer blocks, which lets this thread
+/// run; a wake-up on another, idle core runs at once as before.
 ///
 /// Best effort: where the policy cannot be set (a seccomp filter, say), the thread
 /// runs as it was.
@@ -223,85 +219,69 @@ impl<'a> Io<'a> {
         }
     }
 
-    /// Moves queued bytes from the outbox to our write buffer (by swapping buffers, so
-    /// no copy) once the previous batch is fully written, unless a caller is writing
-    /// directly (its frame goes first). Notes the writes callers made themselves.
+    /// Moves queued bytes from the outbox to our write buffer once the previous batch
+    /// is fully written (see [`Outbox::take_batch`]). Notes the writes callers made
+    /// themselves.
     fn take_outgoing(&mut self) -> Outgoing {
         let mut ob = lock(&self.shared.link.outbox);
-        if let Some(at) = ob.wrote_at.take() {
+        if let Some(at) = ob.take_wrote_at() {
             self.parts.heartbeat.wrote(at);
         }
-        if self.wpos == self.wbuf.len() && !ob.buf.is_empty() && !ob.writer_busy {
-            self.wbuf.clear();
-            self.wpos = 0;
-            std::mem::swap(&mut self.wbuf, &mut ob.buf);
-            if ob.space_waiters > 0 {
-                self.shared.link.space.notify_all();
+        let mut notify = false;
+        if self.wpos == self.wbuf.len() {
+            if let Some(waiters) = ob.take_batch(&mut self.wbuf) {
+                self.wpos = 0;
+                notify = waiters;
             }
         }
-        self.set_writing(&mut ob);
-        Outgoing {
-            shutdown: ob.gate == Gate::Shutdown,
-            writer_busy: ob.writer_busy,
+        notify |= self.publish_writing(&mut ob);
+        let out = Outgoing {
+            shutdown: ob.gate() == Gate::Shutdown,
+            writer_busy: ob.writer_busy(),
+        };
+        drop(ob);
+        if notify {
+            self.shared.link.space.notify_all();
         }
+        out
     }
 
     /// Our answers to the broker (pongs, the reply to its Close): written next, or
     /// behind the frame of a caller writing directly.
     fn queue_replies(&mut self, replies: &[u8]) {
         let mut ob = lock(&self.shared.link.outbox);
-        if ob.writer_busy {
-            ob.buf.extend_from_slice(replies);
-        } else {
+        if !ob.behind_writer(replies) {
             self.wbuf.extend_from_slice(replies);
-            self.set_writing(&mut ob);
+            let notify = self.publish_writing(&mut ob);
+            drop(ob);
+            if notify {
+                self.shared.link.space.notify_all();
+            }
         }
     }
 
-    /// Publishes whether we have bytes of our own to write; a caller waiting to write a
-    /// large frame directly is told when we have none.
-    ///
-    /// With nothing of our own to write, an empty outbox gets our buffer if it is the
-    /// larger: after we took a full batch (the flush timer fired during a burst), the
-    /// outbox would otherwise grow a second one, 1 MiB more resident for good.
-    fn set_writing(&mut self, ob: &mut Outbox) {
+    /// Tells the outbox whether we have bytes of our own to write
+    /// ([`Outbox::io_writing`]); returns whether to notify.
+    fn publish_writing(&mut self, ob: &mut Outbox) -> bool {
         let writing = self.wpos < self.wbuf.len();
-        if !writing
-            && ob.buf.is_empty()
-            && !ob.writer_busy
-            && self.wbuf.capacity() > ob.buf.capacity()
-        {
-            self.wbuf.clear();
-            self.wpos = 0;
-            std::mem::swap(&mut self.wbuf, &mut ob.buf);
+        let notify = ob.io_writing(writing, &mut self.wbuf);
+        if !writing {
+            self.wpos = self.wbuf.len(); // an empty buffer may have been swapped in
         }
-        if ob.io_writing && !writing && ob.space_waiters > 0 {
-            self.shared.link.space.notify_all();
-        }
-        if !writing && ob.buf.is_empty() {
-            ob.stalled = false; // the rest of a stalled direct write is out
-        }
-        ob.io_writing = writing;
+        notify
     }
 
     /// Marks the thread as sleeping unless the outbox has bytes (then `None`: don't
-    /// sleep) and decides whether to watch the socket: not while a caller leads or the
-    /// leader window is open (`more_to_read` overrides: those bytes are ours to take).
+    /// sleep), and whether to watch the socket ([`Outbox::io_sleep`]).
     fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<bool> {
         let mut ob = lock(&self.shared.link.outbox);
-        if !ob.buf.is_empty() && ob.gate != Gate::Shutdown && !ob.writer_busy {
-            return None;
+        let (poll_socket, notify) = ob.io_sleep(now, more_to_read, &mut self.wbuf);
+        self.wpos = self.wbuf.len();
+        drop(ob);
+        if notify {
+            self.shared.link.space.notify_all();
         }
-        // A leader reads for everyone; in the window, a leader may come, unless callers
-        // already wait that only this thread would serve.
-        let served = std::mem::take(&mut ob.served);
-        let leaders_welcome = ob.leader
-            || ((ob.followers == 0 || served) && ob.window_until.is_some_and(|w| now < w));
-        let poll_socket = more_to_read || !leaders_welcome;
-        self.set_writing(&mut ob);
-        ob.io_sleeping = true;
-        ob.io_polls_socket = poll_socket;
-        Some(poll_socket)
+        poll_socket
     }
 
     /// Writes until the buffer is empty or the socket would block.

@@ -1,4 +1,5 @@
-//! Leader/followers: handing the reading role to a caller that waits for an answer.
+//! The one wait of a caller for what the read side delivers, and leader/followers:
+//! handing the reading role to a caller that waits for an answer.
 //!
 //! Whoever reads the socket holds the `ReadSide` (`reader.rs`): normally the I/O
 //! thread; but on a plain TCP socket a caller about to wait for its receipt may take the
@@ -7,7 +8,7 @@
 //! that saves a context switch per round trip. The I/O thread leaves the socket to
 //! leaders for a short window after each RECEIPT (request/response traffic usually comes
 //! in runs) and whenever a leader is active; the state that decides it lives in the
-//! outbox, under its lock, next to `io_sleeping`.
+//! outbox (`outbox.rs`), under its lock, with the rules.
 
 use std::io::Read;
 use std::os::fd::RawFd;
@@ -17,21 +18,19 @@ use std::time::{Duration, Instant};
 use crate::transport::{poll_once, socket};
 
 use super::end::End;
-use super::outbox::write_through;
+use super::outbox::Role;
 use super::reader::Source;
 use super::session::Session;
 use super::sync::lock;
 
 /// How long a follower waits before it tries to lead again, while the I/O thread may be
 /// off the socket.
-pub(crate) const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
-/// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
-pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
+const FOLLOWER_RECHECK: Duration = Duration::from_micros(200);
 
 /// What a caller about to wait became; see [`Session::try_lead`].
 enum Lead<'a> {
     /// It reads the socket itself, on this descriptor, until its answer came.
-    Leader(std::os::fd::RawFd),
+    Leader(RawFd),
     /// It waits to be handed its answer; registered until dropped. With a duration: it
     /// should wait no longer than that before it tries to lead again.
     Follower(Follower<'a>, Option<Duration>),
@@ -42,87 +41,49 @@ struct Follower<'a>(&'a Session);
 
 impl Drop for Follower<'_> {
     fn drop(&mut self) {
-        lock(&self.0.link.outbox).followers -= 1;
+        lock(&self.0.link.outbox).unfollow();
     }
 }
 
 impl Session {
-    /// Before a caller waits: takes the leader role when the I/O thread sleeps off the
-    /// socket (see the module docs), or registers the caller as a follower that the I/O
-    /// thread has to serve.
-    ///
-    /// A caller that waits has ended its burst: the next send starts a new one, and the
-    /// large frames it left in the outbox (`direct.rs`) go out now rather than when the
-    /// flush timer fires, since the answer it waits for may depend on them.
+    /// Before a caller waits: the leader role or a follower's place, as the outbox's
+    /// rule decides ([`Outbox::before_wait`](super::outbox::Outbox::before_wait)).
     fn try_lead(&self) -> Lead<'_> {
-        let mut ob = lock(&self.link.outbox);
-        ob.through_streak = 0;
-        ob.last_large = None;
-        // With the I/O thread asleep, what waits in the outbox can only be deferred frames.
-        let wake =
-            ob.io_sleeping && !ob.writer_busy && !ob.buf.is_empty() && !write_through(&mut ob);
-        if wake {
-            ob.io_sleeping = false;
-        }
-        let lead = match ob.direct_fd {
-            Some(fd)
-                if ob.gate.is_open() && !ob.leader && ob.io_sleeping && !ob.io_polls_socket =>
-            {
-                ob.leader = true;
-                Lead::Leader(fd)
-            }
-            _ => {
-                ob.followers += 1;
-                // While the I/O thread may stay off the socket (a leader reads, or the
-                // window is open), a follower could wait for nobody: it looks again soon.
-                let recheck = ob.leader || ob.window_until.is_some_and(|w| Instant::now() < w);
-                Lead::Follower(Follower(self), recheck.then_some(FOLLOWER_RECHECK))
-            }
-        };
-        drop(ob);
+        let (role, wake) = lock(&self.link.outbox).before_wait(Instant::now(), socket::send);
         if wake {
             self.link.waker.wake();
         }
-        lead
+        match role {
+            Role::Leader(fd) => Lead::Leader(fd),
+            Role::Follower { recheck } => {
+                Lead::Follower(Follower(self), recheck.then_some(FOLLOWER_RECHECK))
+            }
+        }
     }
 
     /// Registers a caller that waits without leading (after leading gave up).
     fn follow(&self) -> Follower<'_> {
-        lock(&self.link.outbox).followers += 1;
+        lock(&self.link.outbox).follow();
         Follower(self)
     }
 
     /// Gives the leader role back, keeping the window open for the next round trip;
-    /// wakes the I/O thread when the leader met the end of the connection.
-    pub(crate) fn end_lead(&self) {
-        let mut ob = lock(&self.link.outbox);
-        ob.leader = false;
-        ob.window_until = Some(Instant::now() + LEADER_WINDOW);
-        let followers = ob.followers > 0;
-        drop(ob);
+    /// wakes the I/O thread when followers wait or the leader met the end of the link.
+    fn end_lead(&self) {
+        let followers = lock(&self.link.outbox).end_lead(Instant::now());
         if followers || self.link.leader_ended.load(Ordering::Acquire) {
             self.link.waker.wake();
         }
     }
 
-    /// After a RECEIPT: request/response traffic tends to come in runs, so the I/O
-    /// thread leaves the socket to a leader for a moment.
+    /// After a waiter was handed its answer: see [`Outbox::answered`](super::outbox::Outbox::answered).
     pub(crate) fn open_leader_window(&self) {
-        let mut ob = lock(&self.link.outbox);
-        if ob.direct_fd.is_some() {
-            ob.window_until = Some(Instant::now() + LEADER_WINDOW);
-            ob.served = true;
-        }
+        lock(&self.link.outbox).answered(Instant::now());
     }
 
     /// The I/O thread is back from poll (woken by the flush timer when `timer_fired`).
     pub(crate) fn awake(&self, timer_fired: bool) {
-        let mut ob = lock(&self.link.outbox);
-        ob.io_sleeping = false;
-        ob.io_polls_socket = true;
-        if timer_fired {
-            ob.flush_at = None;
-        }
+        lock(&self.link.outbox).io_awake(timer_fired);
     }
 
     /// An end a leader met, for the I/O thread to end with.
@@ -217,9 +178,8 @@ pub(crate) enum Wait {
     /// a system call per round trip.
     InRead,
     /// In `poll`, then a read that does not wait: for messages, which tend to come in
-    /// streams. A consumer of 5 000 x 64 KiB over ws whose reads waited themselves took
-    /// about 25% more CPU time (task-clock, medians of 11 interleaved runs: 75.0 against
-    /// 60.4 ms this way, and 61.5 ms before reads could wait at all).
+    /// streams, where reads that waited themselves cost a consumer of large messages
+    /// clearly more CPU time.
     InPoll,
 }
 

@@ -12,7 +12,7 @@ use crate::event::Event;
 use super::callback::Job;
 use super::end::End;
 use super::handshake::{Established, IoParts};
-use super::outbox::{head_and_body_line, Gate, Origin};
+use super::outbox::Origin;
 use super::reader::ReadSide;
 use super::session::{Phase, Session};
 use super::sync::lock;
@@ -65,7 +65,7 @@ impl Session {
         {
             return Ok(()); // closed meanwhile
         }
-        lock(&self.link.outbox).gate.close();
+        lock(&self.link.outbox).close();
         match rx.recv_timeout(timeout) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e),
@@ -83,12 +83,7 @@ impl Session {
     pub(super) fn shutdown_io(&self) {
         lock(&self.state).closing = true;
         {
-            let mut ob = lock(&self.link.outbox);
-            if ob.gate != Gate::Shutdown {
-                ob.gate = Gate::Shutdown;
-                let ob = &mut *ob;
-                ob.framing.write_close(&mut ob.buf);
-            }
+            lock(&self.link.outbox).shut_down();
         }
         self.link.waker.wake();
         let io = lock(&self.threads).io.take();
@@ -123,7 +118,7 @@ impl Session {
                 st.close_reason = Some(reason.to_string());
             }
         }
-        lock(&self.link.outbox).gate = Gate::Shutdown;
+        lock(&self.link.outbox).abort();
         self.link.waker.wake();
     }
     /// A link ended with reconnect on: starts the outage, unless the session was
@@ -149,13 +144,7 @@ impl Session {
         // Dropping the senders wakes every receipt waiter at once with "disconnected".
         drop(receipts);
         {
-            let mut ob = lock(&self.link.outbox);
-            if ob.gate.is_open() {
-                ob.gate = Gate::Down;
-            }
-            ob.buf = Vec::new();
-            // Nobody may lead or write on the dead socket.
-            ob.direct_fd = None;
+            lock(&self.link.outbox).link_lost();
         }
         self.link.space.notify_all();
         if let End::ServerError { message, .. } = end {
@@ -183,7 +172,7 @@ impl Session {
             plan.close();
         }
         drop(subs);
-        lock(&self.link.outbox).gate.close();
+        lock(&self.link.outbox).close();
         self.link.space.notify_all();
         self.link.waker.wake(); // out of a back-off wait
         self.event(Event::Disconnected, reason);
@@ -220,42 +209,28 @@ impl Session {
         *rs = ReadSide::new(reader, decoder, epoch);
         self.link.leader_ended.store(false, Ordering::Release);
         self.set_info(info);
-        let mut guard = lock(&self.link.outbox);
-        let ob = &mut *guard;
-        ob.framing = writer;
-        ob.direct_fd = io.stream.socket_fd();
-        ob.version = version;
-        ob.epoch = epoch;
-        ob.buf.clear();
-        ob.stalled = false;
-        ob.io_writing = false;
-        ob.leader = false;
-        ob.window_until = None;
-        ob.flush_at = None;
-        ob.last_large = None;
-        ob.through_streak = 0;
-        ob.served = false;
-        ob.io_sleeping = false;
-        ob.io_polls_socket = true;
-        ob.wrote_at = None;
+        let mut ob = lock(&self.link.outbox);
+        ob.new_link(writer, io.stream.socket_fd(), version, epoch);
+        let debug = self.settings.debug.is_some();
         let mut lines = Vec::new();
         for (id, e) in subs {
-            ob.encode_head("SUBSCRIBE", version, |w| {
-                w.header("destination", &e.destination);
-                w.header("id", id);
-                w.header("ack", e.ack);
-                for (n, v) in e.headers.iter().filter(|(n, _)| n != "receipt") {
-                    w.header(n, v);
-                }
-            });
-            ob.framing
-                .write_frame_parts(&mut ob.buf, &[&ob.scratch, b"\0"]);
-            if self.settings.debug.is_some() {
-                lines.push(head_and_body_line(&ob.scratch, b""));
-            }
+            let line = ob.encode(
+                "SUBSCRIBE",
+                |w| {
+                    w.header("destination", &e.destination);
+                    w.header("id", id);
+                    w.header("ack", e.ack);
+                    for (n, v) in e.headers.iter().filter(|(n, _)| n != "receipt") {
+                        w.header(n, v);
+                    }
+                },
+                b"",
+                debug,
+            );
+            lines.extend(line);
         }
-        ob.gate = Gate::Open;
-        drop(guard);
+        ob.open();
+        drop(ob);
         drop(st);
         drop(rs);
         self.live_epoch.store(epoch, Ordering::Release);
@@ -310,9 +285,7 @@ impl Session {
         drop(receipts);
         drop(subs);
         {
-            let mut ob = lock(&self.link.outbox);
-            ob.gate.close();
-            ob.buf = Vec::new();
+            lock(&self.link.outbox).close_and_clear();
         }
         self.link.space.notify_all();
         if was_up {

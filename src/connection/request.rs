@@ -23,6 +23,8 @@ enum Receipt {
 }
 
 impl Session {
+    /// Sends one frame: `own` headers (the library's) first, then the caller's. Follows
+    /// the receipt rule: when the caller's headers hold `receipt`, or `with_receipt` is
     /// set, waits for the RECEIPT (or the ERROR naming it) up to the receipt timeout.
     /// During an outage it waits for the next link first (reconnect rule 7).
     #[inline]
@@ -120,7 +122,7 @@ impl Session {
     /// ([`Error::Timeout`]); [`Error::Disconnected`] once closed for good.
     pub(super) fn await_link(&self) -> Result<()> {
         let guard = lock(&self.link.outbox);
-        let guard = if guard.gate == Gate::Down {
+        let guard = if guard.gate() == Gate::Down {
             let (g, timed_out) = self.wait_in_line(guard);
             if timed_out {
                 return Err(Error::Timeout);
@@ -129,7 +131,7 @@ impl Session {
         } else {
             guard
         };
-        match guard.gate {
+        match guard.gate() {
             Gate::Open => Ok(()),
             _ => Err(Error::Disconnected),
         }

@@ -277,9 +277,6 @@ impl Session {
         Ok(())
     }
 
-    /// Sends one frame: `own` headers (the library's) first, then the caller's. Follows
-    /// the receipt rule: when the caller's headers hold `receipt`, or `with_receipt` is
-
     /// Whether `id` is still an active subscription of this session.
     pub(crate) fn is_subscribed(&self, id: &str) -> bool {
         lock(&self.state).subs.contains_key(id)

@@ -325,13 +325,11 @@ impl Frame {
     }
 
     /// The command as a C string borrowed from the frame.
-    #[allow(dead_code)] // for the C API
     pub(crate) fn command_cstr(&self) -> &CStr {
         cstr_at(self.text(), 0)
     }
 
     /// The first header called `name`, as a C string borrowed from the frame.
-    #[allow(dead_code)] // for the C API
     pub(crate) fn header_cstr(&self, name: &str) -> Option<&CStr> {
         self.header_offsets()
             .find(|&(n, v)| &self.text()[n..v - 1] == name)
@@ -339,7 +337,6 @@ impl Frame {
     }
 
     /// The `index`th header as C strings borrowed from the frame.
-    #[allow(dead_code)] // for the C API
     pub(crate) fn header_at_cstr(&self, index: usize) -> Option<(&CStr, &CStr)> {
         self.header_offsets()
             .nth(index)
@@ -348,7 +345,6 @@ impl Frame {
 
     /// The body followed by one 0 byte that is not part of it, so C can read a text body
     /// as a string.
-    #[allow(dead_code)] // for the C API
     pub(crate) fn body_with_nul(&self) -> &[u8] {
         match self.body_and_nul() {
             [] => &[0],
