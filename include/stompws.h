@@ -294,7 +294,8 @@ bool stompws_client_is_connected(const struct stompws_client *client);
 /**
  * Why the connection closed (the ERROR text, heart-beat timeout, I/O error...), copied
  * into `buf` like `stompws_last_error` (NUL-terminated, truncated, full length
- * returned). 0 while connected, or for a NULL client.
+ * returned). 0 while connected, or for a NULL client; `buf` then holds "" (when
+ * `buf_len` > 0), so it never keeps an earlier text.
  *
  * # Safety
  * `client` is NULL or a live client; `buf` is NULL or valid for `buf_len` bytes.
@@ -452,7 +453,8 @@ enum stompws_result stompws_config_set_login(struct stompws_config *config,
 /**
  * The STOMP `host` header (RabbitMQ: the virtual host, e.g. "/"). Not sent by default,
  * a deliberate deviation from STOMP 1.1/1.2: RabbitMQ refuses a `host` it does not
- * know, such as the URL's host name.
+ * know, such as the URL's host name. "" is INVALID_ARGUMENT (leave the host unset for
+ * the broker's default virtual host).
  *
  * # Safety
  * `config` is NULL or a live config; `host` is NULL or NUL-terminated.
@@ -568,6 +570,23 @@ enum stompws_result stompws_config_set_heartbeat_tolerance(struct stompws_config
  * `config` is NULL or a live config.
  */
 enum stompws_result stompws_config_set_max_frame_size(struct stompws_config *config, size_t bytes);
+
+/**
+ * ws and wss only (ignored for tcp and ssl): a STOMP frame longer than `bytes` goes out
+ * as several WebSocket messages of at most `bytes` payload bytes each, for servers that
+ * reassemble a STOMP frame across messages but refuse large messages: Spring, which on
+ * Tomcat closes the session (1009) on a message over 16,640 bytes and reassembles
+ * frames up to 64 KiB (16000 suits it). A text frame is cut on UTF-8 character
+ * boundaries, so every piece is a valid text message; a binary frame is cut anywhere.
+ * 0 (the default): one frame per message, as ActiveMQ requires. 1 to 1023 is
+ * INVALID_ARGUMENT and leaves the config unchanged. Read when connecting: a client
+ * already connected keeps the value it was made with.
+ *
+ * # Safety
+ * `config` is NULL or a live config, used by one thread at a time.
+ */
+enum stompws_result stompws_config_set_ws_message_limit(struct stompws_config *config,
+                                                        size_t bytes);
 
 /**
  * Bounds each subscription's queue. When either bound is passed the subscription is

@@ -52,6 +52,7 @@ pub struct Config {
     pub(crate) send_timeout: Duration,
     pub(crate) heartbeat_tolerance: f64,
     pub(crate) max_frame_size: usize,
+    pub(crate) ws_message_limit: usize,
     pub(crate) queue_limit: (usize, usize),
     pub(crate) auto_content_length: bool,
     pub(crate) tls_ca_file: Option<PathBuf>,
@@ -79,6 +80,7 @@ impl Default for Config {
             send_timeout: Duration::from_secs(30),
             heartbeat_tolerance: 2.0,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            ws_message_limit: 0,
             queue_limit: (DEFAULT_QUEUE_MESSAGES, DEFAULT_QUEUE_BYTES),
             auto_content_length: true,
             tls_ca_file: None,
@@ -105,6 +107,7 @@ impl fmt::Debug for Config {
             .field("receipt_timeout", &self.receipt_timeout)
             .field("send_timeout", &self.send_timeout)
             .field("max_frame_size", &self.max_frame_size)
+            .field("ws_message_limit", &self.ws_message_limit)
             .field("queue_limit", &self.queue_limit)
             .field("tls_insecure", &self.tls_insecure)
             .finish_non_exhaustive()
@@ -125,6 +128,8 @@ impl Config {
     }
 
     /// Sends the STOMP `host` header (RabbitMQ: the virtual host). Not sent by default.
+    /// An empty host makes `Client::connect` fail with [`Error::InvalidArgument`]
+    /// (RabbitMQ refuses it; leave the host unset for the broker's default).
     pub fn host(mut self, host: &str) -> Self {
         self.host = Some(host.to_string());
         self
@@ -200,6 +205,19 @@ impl Config {
     /// [`Error::Protocol`] and closes the connection. Default 64 MiB.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
+        self
+    }
+
+    /// WebSocket only (ignored for `tcp://` and `ssl://`): a STOMP frame longer than
+    /// `bytes` goes out as several WebSocket messages of at most `bytes` each, for
+    /// servers that reassemble a STOMP frame across messages but refuse large messages:
+    /// Spring, which on Tomcat closes the session (1009) on a message over 16,640 bytes
+    /// and reassembles frames up to 64 KiB. A text frame is cut on UTF-8 character
+    /// boundaries, so every piece is a valid text message. 0 (the default): one frame
+    /// per message, as ActiveMQ requires. 1 to 1023 makes `Client::connect` fail with
+    /// [`Error::InvalidArgument`].
+    pub fn ws_message_limit(mut self, bytes: usize) -> Self {
+        self.ws_message_limit = bytes;
         self
     }
 
@@ -324,6 +342,10 @@ impl Config {
         check_timeout("send timeout", self.send_timeout)?;
         check_tolerance(self.heartbeat_tolerance)?;
         check_max_frame_size(self.max_frame_size)?;
+        check_ws_message_limit(self.ws_message_limit)?;
+        if let Some(host) = &self.host {
+            check_host(host)?;
+        }
         check_queue_limit(self.queue_limit.0, self.queue_limit.1)?;
         for (name, value) in &self.http_headers {
             check_http_header(name, value)?;
@@ -395,6 +417,31 @@ pub(crate) fn check_max_frame_size(bytes: usize) -> Result<()> {
     Ok(())
 }
 
+/// The smallest WebSocket message limit accepted: a smaller one would make every frame
+/// many messages for no server known to need it.
+pub(crate) const MIN_WS_MESSAGE_LIMIT: usize = 1024;
+
+pub(crate) fn check_ws_message_limit(bytes: usize) -> Result<()> {
+    if bytes != 0 && bytes < MIN_WS_MESSAGE_LIMIT {
+        return Err(Error::invalid(format!(
+            "WebSocket message limit {bytes} is below {MIN_WS_MESSAGE_LIMIT} bytes \
+             (0 sends each frame as one message)"
+        )));
+    }
+    Ok(())
+}
+
+/// An empty `host` header is refused here rather than by the broker at CONNECT
+/// (RabbitMQ: "Virtual host '' access denied").
+pub(crate) fn check_host(host: &str) -> Result<()> {
+    if host.is_empty() {
+        return Err(Error::invalid(
+            "the STOMP host is empty; leave it unset for the broker's default virtual host",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_queue_limit(messages: usize, bytes: usize) -> Result<()> {
     if messages == 0 || bytes == 0 {
         return Err(Error::invalid("queue limits must be greater than 0"));
@@ -457,6 +504,17 @@ mod tests {
             .validate()
             .is_err());
         assert!(Config::new().queue_limit(0, 1).validate().is_err());
+        for bad in [1, 64, 1023] {
+            assert!(Config::new().ws_message_limit(bad).validate().is_err());
+        }
+        for good in [0, 1024, 16_000, usize::MAX] {
+            assert!(Config::new().ws_message_limit(good).validate().is_ok());
+        }
+        match Config::new().host("").validate() {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("host"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Config::new().host("/").validate().is_ok());
         assert!(Config::new()
             .http_header("Bad Name", "x")
             .validate()

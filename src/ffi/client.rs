@@ -122,7 +122,8 @@ pub unsafe extern "C" fn stompws_client_is_connected(client: *const stompws_clie
 
 /// Why the connection closed (the ERROR text, heart-beat timeout, I/O error...), copied
 /// into `buf` like `stompws_last_error` (NUL-terminated, truncated, full length
-/// returned). 0 while connected, or for a NULL client.
+/// returned). 0 while connected, or for a NULL client; `buf` then holds "" (when
+/// `buf_len` > 0), so it never keeps an earlier text.
 ///
 /// # Safety
 /// `client` is NULL or a live client; `buf` is NULL or valid for `buf_len` bytes.
@@ -136,7 +137,7 @@ pub unsafe extern "C" fn stompws_client_close_reason(
         // SAFETY: NULL or a live client, per the contract.
         let reason = unsafe { client.as_ref() }.and_then(|c| c.client.close_reason());
         // SAFETY: the caller provides `buf_len` writable bytes (or NULL).
-        reason.map_or(0, |r| unsafe { copy_out(&r, buf, buf_len) })
+        unsafe { copy_out(reason.as_deref().unwrap_or(""), buf, buf_len) }
     })
 }
 

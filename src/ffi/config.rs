@@ -77,7 +77,8 @@ pub unsafe extern "C" fn stompws_config_set_login(
 
 /// The STOMP `host` header (RabbitMQ: the virtual host, e.g. "/"). Not sent by default,
 /// a deliberate deviation from STOMP 1.1/1.2: RabbitMQ refuses a `host` it does not
-/// know, such as the URL's host name.
+/// know, such as the URL's host name. "" is INVALID_ARGUMENT (leave the host unset for
+/// the broker's default virtual host).
 ///
 /// # Safety
 /// `config` is NULL or a live config; `host` is NULL or NUL-terminated.
@@ -89,6 +90,7 @@ pub unsafe extern "C" fn stompws_config_set_host(
     with_config(config, |c| {
         // SAFETY: NULL or NUL-terminated per the contract.
         let h = unsafe { try_str(host, "host") }?;
+        config::check_host(h)?;
         check_header("host", h, Version::V1_2, "CONNECT")?;
         *c = std::mem::take(c).host(h);
         Ok(())
@@ -286,6 +288,30 @@ pub unsafe extern "C" fn stompws_config_set_max_frame_size(
     with_config(config, |c| {
         config::check_max_frame_size(bytes)?;
         *c = std::mem::take(c).max_frame_size(bytes);
+        Ok(())
+    })
+}
+
+/// ws and wss only (ignored for tcp and ssl): a STOMP frame longer than `bytes` goes out
+/// as several WebSocket messages of at most `bytes` payload bytes each, for servers that
+/// reassemble a STOMP frame across messages but refuse large messages: Spring, which on
+/// Tomcat closes the session (1009) on a message over 16,640 bytes and reassembles
+/// frames up to 64 KiB (16000 suits it). A text frame is cut on UTF-8 character
+/// boundaries, so every piece is a valid text message; a binary frame is cut anywhere.
+/// 0 (the default): one frame per message, as ActiveMQ requires. 1 to 1023 is
+/// INVALID_ARGUMENT and leaves the config unchanged. Read when connecting: a client
+/// already connected keeps the value it was made with.
+///
+/// # Safety
+/// `config` is NULL or a live config, used by one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn stompws_config_set_ws_message_limit(
+    config: *mut stompws_config,
+    bytes: usize,
+) -> stompws_result {
+    with_config(config, |c| {
+        config::check_ws_message_limit(bytes)?;
+        *c = std::mem::take(c).ws_message_limit(bytes);
         Ok(())
     })
 }

@@ -14,7 +14,7 @@ use tungstenite::handshake::derive_accept_key;
 
 use super::fd::wait_fd;
 use super::stream::Stream;
-use super::url::Endpoint;
+use super::url::{Endpoint, Scheme};
 use crate::config::{check_http_header, Config};
 use crate::error::{Error, Result};
 
@@ -34,7 +34,9 @@ pub(crate) struct Upgraded {
 ///
 /// Errors: [`Error::Timeout`] when the deadline passes; [`Error::Handshake`] when the
 /// server answers with another status than 101 (the detail holds its status line and the
-/// peer); [`Error::Protocol`] when a 101 answer is malformed or wrong (no
+/// peer); [`Error::Protocol`] as soon as the first bytes of the answer are not HTTP (a
+/// STOMP port answering in STOMP, a TLS port answering with a TLS record: the text says
+/// which scheme was probably meant), and when a 101 answer is malformed or wrong (no
 /// `Upgrade: websocket`, no `Connection: upgrade`, a wrong `Sec-WebSocket-Accept`, an
 /// extension we did not offer) or the head passes 64 KiB; [`Error::Io`] when the
 /// connection fails or closes first; [`Error::InvalidArgument`] for a config that cannot
@@ -52,7 +54,7 @@ pub(crate) fn upgrade(
     let key = generate_key();
     let request = build_request(ep, config, &key)?;
     write_all(stream, request.as_bytes(), deadline)?;
-    let (head_len, mut buf) = read_head(stream, deadline)?;
+    let (head_len, mut buf) = read_head(stream, ep, deadline)?;
     let leftover = buf.split_off(head_len);
     let response = Response::parse(&buf, stream.peer())?;
     let subprotocol = response.check(&key, &ep.path, stream.peer())?;
@@ -126,7 +128,7 @@ fn write_all(stream: &mut Stream, mut bytes: &[u8], deadline: Instant) -> Result
 ///
 /// Reads until `WouldBlock` before polling (see [`Stream`]: TLS may hold decrypted bytes
 /// poll cannot see), and scans each byte for the terminator once.
-fn read_head(stream: &mut Stream, deadline: Instant) -> Result<(usize, Vec<u8>)> {
+fn read_head(stream: &mut Stream, ep: &Endpoint, deadline: Instant) -> Result<(usize, Vec<u8>)> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut scanned: usize = 0;
     loop {
@@ -149,6 +151,9 @@ fn read_head(stream: &mut Stream, deadline: Instant) -> Result<(usize, Vec<u8>)>
             }
         };
         buf.truncate(have + n);
+        if have < SNIFF_LEN {
+            not_http(&buf, ep)?;
+        }
         if n == 0 {
             return Err(Error::Io(format!(
                 "{}: connection closed during the WebSocket upgrade{}",
@@ -177,6 +182,50 @@ fn read_head(stream: &mut Stream, deadline: Instant) -> Result<(usize, Vec<u8>)>
             return Err(head_too_long(stream.peer()));
         }
     }
+}
+
+const HTTP: &[u8] = b"HTTP/";
+/// How many of the first bytes [`not_http`] may need to tell: a STOMP command and its
+/// line end.
+const SNIFF_LEN: usize = 16;
+
+/// Fails as soon as the first bytes of the upgrade answer cannot start an HTTP answer,
+/// saying what they are and which scheme was probably meant: waiting for the end of an
+/// HTTP head that never comes would only end in a timeout or a confusing close.
+fn not_http(buf: &[u8], ep: &Endpoint) -> Result<()> {
+    let n = buf.len().min(HTTP.len());
+    if buf[..n] == HTTP[..n] {
+        return Ok(());
+    }
+    let peer = ep.peer();
+    let plain = match ep.scheme {
+        Scheme::Wss => "ssl",
+        _ => "tcp",
+    };
+    let line = first_line(buf);
+    // A TLS record: content type 20-23, major version 3. (Only over ws://: over wss://
+    // these bytes arrive decrypted.)
+    if buf.len() >= 2 && (0x14..=0x17).contains(&buf[0]) && buf[1] == 3 {
+        return Err(Error::protocol(format!(
+            "{peer} answered the WebSocket upgrade request with TLS, not HTTP: it is a \
+             TLS port; wss://{peer}{path} was probably meant, not ws://",
+            path = ep.path
+        )));
+    }
+    // A STOMP frame: a command of capital letters on a line of its own.
+    let command_len = buf.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    if command_len > 0 && matches!(buf.get(command_len), Some(b'\n' | b'\r')) {
+        return Err(Error::protocol(format!(
+            "{peer} answered the WebSocket upgrade request with STOMP ({line:?}), not HTTP: \
+             it is a plain STOMP port; {plain}://{peer} was probably meant"
+        )));
+    }
+    if command_len == buf.len() && buf.len() < SNIFF_LEN {
+        return Ok(()); // Capital letters so far: wait for the end of the line.
+    }
+    Err(Error::protocol(format!(
+        "{peer} did not answer the WebSocket upgrade request with HTTP: {line:?}"
+    )))
 }
 
 fn head_too_long(peer: &str) -> Error {

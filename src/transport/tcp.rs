@@ -68,9 +68,11 @@ pub(crate) fn connect(ep: &Endpoint, deadline: Instant) -> Result<TcpStream> {
         Some((addr, e)) if e.kind() != io::ErrorKind::TimedOut => {
             // Name the address when it adds something: a host name, or several addresses.
             if addr.ip().to_string() == ep.host && addrs.len() == 1 {
-                Err(Error::Io(format!("cannot connect to {peer}: {e}")))
+                Err(Error::Io(format!("TCP connect to {peer} failed: {e}")))
             } else {
-                Err(Error::Io(format!("cannot connect to {peer} ({addr}): {e}")))
+                Err(Error::Io(format!(
+                    "TCP connect to {peer} ({addr}) failed: {e}"
+                )))
             }
         }
         _ => Err(Error::Timeout),

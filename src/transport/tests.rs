@@ -493,3 +493,149 @@ fn without_the_tls_feature_wss_and_ssl_fail_before_connecting() {
         }
     }
 }
+
+// ---- The wrong scheme for the port, and what a timeout names --------------------
+
+/// A one-connection server on 127.0.0.1 that reads once (the client's first bytes: an
+/// upgrade request or a TLS ClientHello), then writes `answer` and closes.
+fn answer_first_read(answer: &'static [u8]) -> (u16, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let Some(mut s) = accept_within(&listener, Duration::from_secs(10)) else {
+            return;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.read(&mut [0u8; 4096]);
+        let _ = s.write_all(answer);
+        // Let the client read the answer before the close (no reset on unread bytes).
+        thread::sleep(Duration::from_millis(200));
+    });
+    (port, handle)
+}
+
+#[test]
+fn ws_to_a_stomp_port_that_answers_says_tcp_was_meant() {
+    let (port, server) = answer_first_read(b"ERROR\nmessage:Unknown STOMP action: GET\n\nbad\0");
+    let ep = parse_url(&format!("ws://127.0.0.1:{port}/ws")).unwrap();
+    match open(&ep, &Config::new(), soon()) {
+        Err(Error::Protocol(m)) => {
+            assert!(m.contains("WebSocket upgrade"), "{m}");
+            assert!(
+                m.contains(&format!("tcp://127.0.0.1:{port} was probably meant")),
+                "{m}"
+            );
+            assert!(m.contains("\"ERROR\""), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn ws_to_a_tls_port_says_wss_was_meant() {
+    // A TLS alert record, as a TLS server answers plain text.
+    let (port, server) = answer_first_read(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+    let ep = parse_url(&format!("ws://127.0.0.1:{port}/ws")).unwrap();
+    match open(&ep, &Config::new(), soon()) {
+        Err(Error::Protocol(m)) => {
+            assert!(m.contains(&format!("wss://127.0.0.1:{port}/ws")), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn ws_upgrade_answered_with_garbage_fails_at_once() {
+    let (port, server) = answer_first_read(b"\x00\x01garbage without end");
+    let ep = parse_url(&format!("ws://127.0.0.1:{port}/ws")).unwrap();
+    let start = Instant::now();
+    match open(&ep, &Config::new(), soon()) {
+        Err(Error::Protocol(m)) => assert!(m.contains("did not answer"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(2));
+    server.join().unwrap();
+}
+
+#[test]
+fn timeouts_leave_the_stage_and_peer() {
+    // The upgrade: a server that accepts and never answers (a plain STOMP port waits
+    // for the NUL that ends the "GET" frame it thinks it is reading).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let s = accept_within(&listener, Duration::from_secs(10));
+        let _ = stop_rx.recv_timeout(Duration::from_secs(10));
+        drop(s);
+    });
+    let ep = parse_url(&format!("ws://127.0.0.1:{port}/ws")).unwrap();
+    let config = Config::new().connect_timeout(Duration::from_millis(300));
+    let r = open(&ep, &config, Instant::now() + Duration::from_millis(300));
+    assert_eq!(r.unwrap_err(), Error::Timeout);
+    let detail = take_timeout_detail().expect("a timeout leaves its detail");
+    assert!(
+        detail.contains(&format!("127.0.0.1:{port}"))
+            && detail.contains("WebSocket upgrade")
+            && detail.contains("300 ms")
+            && detail.contains(&format!("tcp://127.0.0.1:{port}")),
+        "{detail}"
+    );
+    assert_eq!(take_timeout_detail(), None, "taken once");
+    stop_tx.send(()).unwrap();
+    server.join().unwrap();
+
+    // Any other outcome clears it.
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ep = parse_url(&format!("tcp://127.0.0.1:{refused}")).unwrap();
+    match open(&ep, &config, soon()) {
+        Err(Error::Io(m)) => assert!(m.contains("TCP connect to 127.0.0.1:"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(take_timeout_detail(), None);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_to_a_plain_port_says_which_scheme_was_meant() {
+    type Case = (&'static [u8], &'static str, &'static str);
+    let cases: [Case; 3] = [
+        (
+            b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            "plain HTTP",
+            "ws://127.0.0.1:PORT/ws was probably meant",
+        ),
+        (
+            b"ERROR\nmessage:Invalid frame\n\n\0",
+            "plain STOMP",
+            "tcp://127.0.0.1:PORT was probably meant",
+        ),
+        (
+            b"",
+            "closed the connection without a TLS answer",
+            "tcp://127.0.0.1:PORT",
+        ),
+    ];
+    for (answer, what, meant) in cases {
+        let (port, server) = answer_first_read(answer);
+        let ep = parse_url(&format!("wss://127.0.0.1:{port}/ws")).unwrap();
+        let meant = meant.replace("PORT", &port.to_string());
+        match open(&ep, &Config::new(), soon()) {
+            Err(Error::Tls(m)) => {
+                assert!(m.contains(what) && m.contains(&meant), "{m}");
+                assert!(
+                    m.contains(&format!("TLS handshake with 127.0.0.1:{port}")),
+                    "{m}"
+                );
+            }
+            other => panic!("{what}: {:?}", other.map(|_| ())),
+        }
+        server.join().unwrap();
+    }
+}

@@ -97,6 +97,9 @@ fn read_ca_file(path: &Path) -> Result<Vec<Certificate>> {
 /// Errors: [`Error::Timeout`]; [`Error::Tls`] for everything else, including a failed
 /// certificate verification, whose text carries OpenSSL's reason ("certificate verify
 /// failed", then e.g. "unable to get local issuer certificate" or "hostname mismatch").
+/// When the server's first answer was no TLS record (an HTTP answer, a STOMP frame, or
+/// a close without a word: a plain port), the text says so and which scheme was
+/// probably meant, instead of leaving the user with OpenSSL's "wrong version number".
 pub(crate) fn handshake(
     io: Box<dyn RawIo>,
     connector: &TlsConnector,
@@ -107,6 +110,8 @@ pub(crate) fn handshake(
     let peer = ep.peer();
     let fd = raw_fd_of(&io);
     let mut attempt = connector.connect(&ep.host, io);
+    // The server's first bytes, looked at (not taken) before OpenSSL reads them.
+    let mut first_answer: Option<FirstAnswer> = None;
     loop {
         match attempt {
             Ok(tls) => return Ok(Stream::tls(tls, peer)),
@@ -116,10 +121,18 @@ pub(crate) fn handshake(
                 // buffer) a client handshake only ever waits to read, and waiting for
                 // "writable" too would spin, since the socket is nearly always writable.
                 wait_fd(fd, true, false, deadline)?;
+                if first_answer.is_none() {
+                    first_answer = peek_first_answer(fd);
+                }
                 attempt = mid.handshake();
             }
             Err(HandshakeError::Failure(e)) => {
                 let text = e.to_string();
+                if let Some(plain) = first_answer.as_ref().and_then(|a| a.not_tls(ep)) {
+                    return Err(Error::Tls(format!(
+                        "TLS handshake with {peer} failed: {plain} (OpenSSL: {text})"
+                    )));
+                }
                 let hint = if !text.contains("certificate verify failed") {
                     String::new()
                 } else if text.contains("mismatch") {
@@ -138,6 +151,95 @@ pub(crate) fn handshake(
                 )));
             }
         }
+    }
+}
+
+/// What the server sent first during the TLS handshake.
+#[derive(Debug)]
+enum FirstAnswer {
+    /// It closed the connection without a byte.
+    Closed,
+    /// Its first bytes (a few dozen at most).
+    Bytes(Vec<u8>),
+}
+
+/// Looks at the first bytes waiting on `fd` without taking them (`MSG_PEEK`), so that
+/// OpenSSL still reads them. None when nothing can be seen: no bytes yet, or `fd` is no
+/// socket (a stream given to `Client::over`).
+fn peek_first_answer(fd: std::os::fd::RawFd) -> Option<FirstAnswer> {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is a live local buffer of the length passed; recv writes at most
+    // that many bytes and keeps no pointer. `fd` is the open descriptor of the stream
+    // being handshaken.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Some(FirstAnswer::Closed),
+        n if n > 0 => Some(FirstAnswer::Bytes(buf[..n as usize].to_vec())),
+        _ => None,
+    }
+}
+
+impl FirstAnswer {
+    /// A sentence saying the port is no TLS port and which scheme was probably meant,
+    /// when this answer shows it; None for a TLS record.
+    fn not_tls(&self, ep: &Endpoint) -> Option<String> {
+        let peer = ep.peer();
+        let raw = format!("tcp://{peer}");
+        let ws = if ep.scheme.is_websocket() {
+            format!("ws://{peer}{}", ep.path)
+        } else {
+            format!("ws://{peer}/...")
+        };
+        let bytes = match self {
+            FirstAnswer::Closed => {
+                let other = if ep.scheme.is_websocket() {
+                    format!(", for plain WebSocket {ws}")
+                } else {
+                    String::new()
+                };
+                return Some(format!(
+                    "the server closed the connection without a TLS answer: probably not a \
+                     TLS port (a plain STOMP port closes like this); for plain STOMP \
+                     {raw} was meant{other}"
+                ));
+            }
+            FirstAnswer::Bytes(b) => b,
+        };
+        // A TLS record: content type 20-23 (alert, handshake...), major version 3.
+        if bytes.len() >= 2 && (0x14..=0x17).contains(&bytes[0]) && bytes[1] == 3 {
+            return None;
+        }
+        if bytes.len() == 1 && (0x14..=0x17).contains(&bytes[0]) {
+            return None;
+        }
+        let line = bytes
+            .split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        Some(if bytes.starts_with(b"HTTP/") {
+            format!(
+                "the server answered in plain HTTP ({line:?}), not TLS: it is a plain HTTP \
+                 (WebSocket) port; {ws} was probably meant"
+            )
+        } else if bytes.first().is_some_and(u8::is_ascii_uppercase) {
+            format!(
+                "the server answered in plain text ({line:?}), not TLS: probably a plain \
+                 STOMP port; {raw} was probably meant"
+            )
+        } else {
+            format!(
+                "the server's answer is no TLS record (it starts {:02x?}): not a TLS port",
+                &bytes[..bytes.len().min(8)]
+            )
+        })
     }
 }
 

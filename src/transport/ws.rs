@@ -70,6 +70,9 @@ pub(crate) struct WsFraming {
     binary_frames: bool,
     /// The largest WebSocket message accepted, summed over its fragments.
     max_message: u64,
+    /// Outbound: the most payload bytes per message; a longer STOMP frame is split into
+    /// several messages. None: one message per frame, whatever its size.
+    message_limit: Option<usize>,
     rng: MaskRng,
     close_sent: bool,
     close_received: bool,
@@ -98,6 +101,20 @@ impl WsFraming {
     /// writing side: callers encode outbound frames while the I/O thread decodes.
     pub(crate) fn writer(&self) -> WsFraming {
         WsFraming::new(self.binary_frames, self.max_message as usize)
+            .with_message_limit(self.message_limit)
+    }
+
+    /// Sets the outbound message limit: a STOMP frame longer than `limit` bytes goes out
+    /// as several complete messages of at most `limit` payload bytes each (see
+    /// [`WsFraming::write_frame`]). None, or Some(0): one message per frame.
+    pub(crate) fn with_message_limit(mut self, limit: Option<usize>) -> WsFraming {
+        self.message_limit = limit.filter(|&l| l > 0);
+        self
+    }
+
+    /// The outbound message limit, None when every frame goes as one message.
+    pub(crate) fn message_limit(&self) -> Option<usize> {
+        self.message_limit
     }
 
     /// The same with a given key generator (tests use a fixed seed).
@@ -105,6 +122,7 @@ impl WsFraming {
         WsFraming {
             binary_frames,
             max_message: max_message as u64,
+            message_limit: None,
             rng,
             close_sent: false,
             close_received: false,
@@ -123,7 +141,14 @@ impl WsFraming {
     /// One message per frame is what ActiveMQ's ws transport requires; text when possible
     /// because it ignores binary messages, binary when not because RabbitMQ closes with
     /// 1007 on a text message that is not UTF-8.
+    ///
+    /// With a message limit, a frame longer than the limit goes out as several complete
+    /// messages instead (see [`WsFraming::write_split`]).
     pub(crate) fn write_frame(&mut self, out: &mut Vec<u8>, frame: &[u8]) {
+        if self.message_limit.is_some_and(|l| frame.len() > l) {
+            self.write_split(out, &[frame]);
+            return;
+        }
         let opcode = if !self.binary_frames && std::str::from_utf8(frame).is_ok() {
             OP_TEXT
         } else {
@@ -137,8 +162,12 @@ impl WsFraming {
     /// for UTF-8 on its own, which equals checking the whole frame because the head ends
     /// in an ASCII line feed.
     pub(crate) fn write_frame_parts(&mut self, out: &mut Vec<u8>, parts: &[&[u8]]) {
-        let key = self.rng.next_key();
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        if self.message_limit.is_some_and(|l| len > l) {
+            self.write_split(out, parts);
+            return;
+        }
+        let key = self.rng.next_key();
         let header_at = out.len();
         self.write_header(out, OP_BINARY, len, key);
         // Copy, mask and ASCII check in one pass; a full UTF-8 check only for the rare
@@ -153,6 +182,44 @@ impl WsFraming {
             !self.binary_frames && (ascii || parts.iter().all(|p| std::str::from_utf8(p).is_ok()));
         if text {
             out[header_at] = FIN | OP_TEXT;
+        }
+    }
+
+    /// One STOMP frame, given in pieces, as several complete masked messages (FIN set on
+    /// each, none a continuation) of at most `message_limit` payload bytes, in order.
+    ///
+    /// Complete messages rather than fragments of one message: a server with a message
+    /// size limit (Tomcat's 16 KiB under Spring) counts a fragmented message whole, while
+    /// Spring reassembles a STOMP frame from several messages. Every piece has the
+    /// frame's opcode: text when the whole frame is UTF-8 and `binary_frames` is off, cut
+    /// on character boundaries so that each piece is valid UTF-8 on its own (RabbitMQ
+    /// closes with 1007 on one that is not); binary otherwise, cut at the limit.
+    ///
+    /// Each piece is checked for UTF-8 on its own, which equals checking the whole frame
+    /// because callers cut the frame after an ASCII byte (the head ends in a line feed).
+    fn write_split(&mut self, out: &mut Vec<u8>, parts: &[&[u8]]) {
+        let limit = self.message_limit.unwrap_or(usize::MAX);
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let text = !self.binary_frames && parts.iter().all(|p| std::str::from_utf8(p).is_ok());
+        let opcode = if text { OP_TEXT } else { OP_BINARY };
+        let mut start = 0;
+        while start < total {
+            let mut end = total.min(start.saturating_add(limit));
+            if text {
+                // Back off to the start of a character: at most 3 continuation bytes,
+                // and the limit (at least 1024) leaves room for them.
+                while end < total && end > start + 1 && is_continuation(byte_at(parts, end)) {
+                    end -= 1;
+                }
+            }
+            let key = self.rng.next_key();
+            self.write_header(out, opcode, end - start, key);
+            let mut offset = 0;
+            for piece in slices_in(parts, start, end) {
+                extend_masked(out, piece, key, offset);
+                offset += piece.len();
+            }
+            start = end;
         }
     }
 
@@ -468,6 +535,38 @@ impl WsFraming {
             _ => Ok(None), // Pong: we never ping, and an unsolicited pong needs no answer.
         }
     }
+}
+
+/// True for a UTF-8 continuation byte (10xxxxxx): not the start of a character.
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// The byte at offset `at` of `parts` taken as one sequence; `at` is below their total
+/// length.
+fn byte_at(parts: &[&[u8]], mut at: usize) -> u8 {
+    for p in parts {
+        if at < p.len() {
+            return p[at];
+        }
+        at -= p.len();
+    }
+    unreachable!("offset past the end of the parts")
+}
+
+/// The slices of `parts`, taken as one sequence, that cover offsets `start..end`.
+fn slices_in<'a>(
+    parts: &'a [&'a [u8]],
+    start: usize,
+    end: usize,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut base = 0;
+    parts.iter().filter_map(move |p| {
+        let (lo, hi) = (base, base + p.len());
+        base = hi;
+        let (a, b) = (start.max(lo), end.min(hi));
+        (a < b).then(|| &p[a - lo..b - lo])
+    })
 }
 
 /// Codes a Close frame may carry (RFC 6455 §7.4): 1000-1003, 1007-1014 and the

@@ -138,8 +138,14 @@ static void test_null_handles(void)
     CHECK(stompws_client_server(NULL) == NULL);
     CHECK(stompws_client_session(NULL) == NULL);
     CHECK(!stompws_client_is_connected(NULL));
+    strcpy(buf, "stale text");
     CHECK_SIZE(stompws_client_close_reason(NULL, buf, sizeof buf), 0);
+    CHECK_STR(buf, ""); /* 0 returned: "" written, nothing stale left */
+    strcpy(buf, "stale text");
+    CHECK_SIZE(stompws_client_close_reason(NULL, buf, 1), 0);
+    CHECK_STR(buf, "");
     CHECK_SIZE(stompws_client_close_reason(NULL, NULL, 0), 0);
+    CHECK_RESULT(stompws_config_set_ws_message_limit(NULL, 16000), STOMPWS_RESULT_NULL_PARAMETER);
     CHECK_RESULT(stompws_client_disconnect(NULL, 0), STOMPWS_RESULT_NULL_PARAMETER);
     CHECK_RESULT(stompws_client_send(NULL, "/queue/a", &header, 1, body, 1),
                  STOMPWS_RESULT_NULL_PARAMETER);
@@ -236,7 +242,19 @@ static void test_config_validation(void)
     CHECK_RESULT(stompws_config_add_connect_header(config, "client-id", "\xff"),
                  STOMPWS_RESULT_INVALID_ARGUMENT);
 
+    /* An empty host would be refused by the broker at CONNECT: refused here. */
+    CHECK_RESULT(stompws_config_set_host(config, ""), STOMPWS_RESULT_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "host") != NULL);
+    /* A WebSocket message limit: 0 (one frame per message) or at least 1024. */
+    CHECK_RESULT(stompws_config_set_ws_message_limit(config, 1), STOMPWS_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(stompws_config_set_ws_message_limit(config, 1023),
+                 STOMPWS_RESULT_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "1024") != NULL);
+
     /* Values in range are taken. */
+    CHECK_OK(stompws_config_set_ws_message_limit(config, 0));
+    CHECK_OK(stompws_config_set_ws_message_limit(config, 1024));
+    CHECK_OK(stompws_config_set_ws_message_limit(config, 16000));
     CHECK_OK(stompws_config_set_login(config, "guest", "guest"));
     CHECK_OK(stompws_config_set_login(config, "gr\xc3\xbc\xc3\x9f", "p\xc3\xa4ss")); /* UTF-8 */
     CHECK_OK(stompws_config_set_host(config, "/"));
@@ -504,6 +522,7 @@ static void test_fake_session(void)
     CHECK(stompws_client_is_connected(client));
     char reason[64] = "unchanged";
     CHECK_SIZE(stompws_client_close_reason(client, reason, sizeof reason), 0);
+    CHECK_STR(reason, ""); /* connected: no reason, and "" rather than what was there */
     WAIT_UNTIL(event_seen(&events, STOMPWS_EVENT_CONNECTED), 2000);
     CHECK(event_seen(&events, STOMPWS_EVENT_CONNECTED));
 

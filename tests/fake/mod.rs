@@ -7,6 +7,14 @@
 //! message must hold exactly one STOMP frame (or be a heart-beat of exactly `"\n"`), and
 //! it records whether frames came as text or binary.
 //!
+//! [`spring`] serves one WebSocket connection the way a Spring `@EnableWebSocketMessageBroker`
+//! server on Tomcat does (DESIGN.md §7): CONNECTED without `server` or `session`, a
+//! RECEIPT only for DISCONNECT ([`Peer::receipt`]), a Close 1009 for any message over
+//! [`SPRING_MESSAGE_LIMIT`] bytes, and STOMP frames reassembled from as many messages as
+//! they come in (several frames in one message too), up to [`SPRING_FRAME_LIMIT`] bytes,
+//! beyond which it sends an ERROR and closes. Each frame records the sizes of the messages
+//! it came in ([`Seen::messages`]).
+//!
 //! [`tcp`] and [`ws`] serve one connection. [`tcp_many`] hands its script a [`Server`]
 //! that accepts connection after connection on one port (a client that reconnects), can
 //! refuse them (no listener on the port, or a reset right after accept), and records the
@@ -26,14 +34,39 @@ use stompws::{Config, Event};
 /// How long [`Server::accept`] waits for a client before the script fails.
 pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest WebSocket message Spring on Tomcat takes by default; a larger one closes
+/// the session with 1009.
+pub const SPRING_MESSAGE_LIMIT: usize = 16_640;
+/// Spring's limit on a STOMP frame being reassembled from several messages.
+pub const SPRING_FRAME_LIMIT: usize = 64 * 1024;
+/// The reason of Tomcat's Close 1009.
+pub const SPRING_1009_REASON: &str = "The decoded text message was too big for the output buffer and the endpoint does not support partial messages";
+/// The `message` of Spring's ERROR when a frame passes [`SPRING_FRAME_LIMIT`].
+pub const SPRING_BUFFER_ERROR: &str =
+    "The configured STOMP buffer size limit of 65536 bytes has been exceeded";
+
+/// How the server side of a connection behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Tcp,
+    /// ActiveMQ-strict WebSocket: one frame per message.
+    Ws,
+    /// Spring on Tomcat over WebSocket.
+    Spring,
+}
+
 /// A client frame as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub command: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// ws only: the frame came in a binary message.
+    /// ws only: the frame came in a binary message (spring: its last message did).
     pub binary: bool,
+    /// ws only: the payload sizes of the WebSocket messages the frame came in, in order
+    /// (one for the ActiveMQ-strict mode; spring mode: a message that held the end of
+    /// one frame and the start of the next counts for both).
+    pub messages: Vec<usize>,
 }
 
 impl Seen {
@@ -49,7 +82,15 @@ impl Seen {
 pub struct Peer {
     pub stream: TcpStream,
     ws: bool,
+    mode: Mode,
     buf: Vec<u8>,
+    /// spring: STOMP bytes reassembled from messages, not yet a whole frame.
+    stomp: Vec<u8>,
+    /// spring: the sizes of the messages whose bytes are in `stomp`.
+    stomp_messages: Vec<usize>,
+    /// spring: the Close code the server ended the connection with (1009), or the ERROR
+    /// it sent ([`SPRING_BUFFER_ERROR`]), once it did.
+    pub spring_ended: Option<String>,
     /// ws: heart-beat messages received.
     pub heartbeats: usize,
     /// Where every frame read is also recorded ([`tcp_many`] connections only).
@@ -77,25 +118,31 @@ impl Fake {
 
 /// Plain STOMP over TCP.
 pub fn tcp(script: impl FnOnce(Peer) + Send + 'static) -> Fake {
-    start(false, script)
+    start(Mode::Tcp, script)
 }
 
 /// STOMP over WebSocket (path `/ws`), ActiveMQ-strict.
 pub fn ws(script: impl FnOnce(Peer) + Send + 'static) -> Fake {
-    start(true, script)
+    start(Mode::Ws, script)
 }
 
-fn start(ws: bool, script: impl FnOnce(Peer) + Send + 'static) -> Fake {
+/// STOMP over WebSocket (path `/ws`) the way Spring on Tomcat serves it (see the module
+/// documentation).
+pub fn spring(script: impl FnOnce(Peer) + Send + 'static) -> Fake {
+    start(Mode::Spring, script)
+}
+
+fn start(mode: Mode, script: impl FnOnce(Peer) + Send + 'static) -> Fake {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let url = if ws {
-        format!("ws://127.0.0.1:{port}/ws")
-    } else {
+    let url = if mode == Mode::Tcp {
         format!("tcp://127.0.0.1:{port}")
+    } else {
+        format!("ws://127.0.0.1:{port}/ws")
     };
     let handle = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        script(Peer::new(stream, ws, None, 0));
+        script(Peer::with_mode(stream, mode, None, 0));
     });
     Fake {
         url,
@@ -105,6 +152,17 @@ fn start(ws: bool, script: impl FnOnce(Peer) + Send + 'static) -> Fake {
 
 impl Peer {
     fn new(stream: TcpStream, ws: bool, log: Option<Arc<Mutex<Vec<Seen>>>>, index: usize) -> Peer {
+        let mode = if ws { Mode::Ws } else { Mode::Tcp };
+        Peer::with_mode(stream, mode, log, index)
+    }
+
+    fn with_mode(
+        stream: TcpStream,
+        mode: Mode,
+        log: Option<Arc<Mutex<Vec<Seen>>>>,
+        index: usize,
+    ) -> Peer {
+        let ws = mode != Mode::Tcp;
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -112,6 +170,10 @@ impl Peer {
         let mut peer = Peer {
             stream,
             ws,
+            mode,
+            stomp: Vec::new(),
+            stomp_messages: Vec::new(),
+            spring_ended: None,
             buf: Vec::new(),
             heartbeats: 0,
             log,
@@ -163,8 +225,19 @@ impl Peer {
     }
 
     /// ws: the next client message (opcode, unmasked payload); None when the client left.
+    /// Spring mode: None also after a message over [`SPRING_MESSAGE_LIMIT`], which the
+    /// server answered, from its header alone, with a Close 1009 (see
+    /// [`Peer::spring_ended`]).
     pub fn read_message(&mut self) -> Option<(u8, Vec<u8>)> {
         loop {
+            if self.mode == Mode::Spring {
+                if let Some(len) = ws_payload_len(&self.buf) {
+                    if len > SPRING_MESSAGE_LIMIT {
+                        self.spring_close(1009, SPRING_1009_REASON);
+                        return None;
+                    }
+                }
+            }
             if let Some((op, payload, used)) = parse_ws(&self.buf) {
                 self.buf.drain(..used);
                 return Some((op, payload));
@@ -185,6 +258,9 @@ impl Peer {
     }
 
     fn read_frame_unlogged(&mut self) -> Option<Seen> {
+        if self.mode == Mode::Spring {
+            return self.read_spring_frame();
+        }
         if self.ws {
             loop {
                 let (op, payload) = self.read_message()?;
@@ -204,6 +280,7 @@ impl Peer {
                 assert_eq!(used, payload.len(), "more than one frame in one ws message");
                 return Some(Seen {
                     binary: op == 0x2,
+                    messages: vec![payload.len()],
                     ..seen
                 });
             }
@@ -221,6 +298,73 @@ impl Peer {
                 return None;
             }
         }
+    }
+
+    /// Spring: the next frame reassembled from as many messages as it takes.
+    fn read_spring_frame(&mut self) -> Option<Seen> {
+        let mut binary = false;
+        loop {
+            // Heart-beats (EOLs) between frames.
+            let eols = self
+                .stomp
+                .iter()
+                .take_while(|b| **b == b'\n' || **b == b'\r')
+                .count();
+            if eols > 0 {
+                self.heartbeats += self.stomp[..eols].iter().filter(|b| **b == b'\n').count();
+                self.stomp.drain(..eols);
+                if self.stomp.is_empty() {
+                    self.stomp_messages.clear();
+                }
+            }
+            if let Some((seen, used)) = parse_stomp(&self.stomp) {
+                self.stomp.drain(..used);
+                let messages = std::mem::take(&mut self.stomp_messages);
+                if !self.stomp.is_empty() {
+                    // The last message holds the start of the next frame too.
+                    self.stomp_messages.push(*messages.last().unwrap());
+                }
+                return Some(Seen {
+                    binary,
+                    messages,
+                    ..seen
+                });
+            }
+            let (op, payload) = self.read_message()?;
+            match op {
+                0x8 => return None,
+                0x9 | 0xA => continue,
+                0x1 | 0x2 => {}
+                other => panic!("unexpected opcode {other}"),
+            }
+            binary = op == 0x2;
+            self.stomp_messages.push(payload.len());
+            self.stomp.extend_from_slice(&payload);
+            // Spring's BufferingStompDecoder: the bytes buffered, or the content-length
+            // announced, past the limit is an ERROR.
+            if self.stomp.len() > SPRING_FRAME_LIMIT
+                || declared_length(&self.stomp).is_some_and(|n| n > SPRING_FRAME_LIMIT)
+            {
+                let error = format!("ERROR\nmessage:{SPRING_BUFFER_ERROR}\n\n\0");
+                self.send(error.as_bytes());
+                self.spring_close(1002, "");
+                self.spring_ended = Some(SPRING_BUFFER_ERROR.to_string());
+                return None;
+            }
+        }
+    }
+
+    /// Spring: sends a Close with `code` and `reason`, then reads whatever the client
+    /// still sends until it closes (at most 5 s), so that closing does not reset the
+    /// connection under the client's feet before it read the Close.
+    fn spring_close(&mut self, code: u16, reason: &str) {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.send_message(0x8, &payload);
+        self.spring_ended = Some(code.to_string());
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut sink = [0u8; 65536];
+        while matches!(self.stream.read(&mut sink), Ok(n) if n > 0) {}
     }
 
     /// Reads frames until one with this command comes.
@@ -249,16 +393,24 @@ impl Peer {
         let _ = self.stream.write_all(&ws_frame(true, opcode, payload));
     }
 
-    /// Reads CONNECT and answers CONNECTED with this version and heart-beat.
+    /// Reads CONNECT and answers CONNECTED with this version and heart-beat (spring:
+    /// without `server` and `session`, as Spring answers).
     pub fn handshake(&mut self, version: &str, heart_beat: &str) -> Seen {
         let connect = self.expect("CONNECT");
-        let reply = format!("CONNECTED\nversion:{version}\nheart-beat:{heart_beat}\nserver:fake/1\nsession:s-1\n\n\0");
+        let reply = if self.mode == Mode::Spring {
+            format!("CONNECTED\nversion:{version}\nheart-beat:{heart_beat}\n\n\0")
+        } else {
+            format!("CONNECTED\nversion:{version}\nheart-beat:{heart_beat}\nserver:fake/1\nsession:s-1\n\n\0")
+        };
         self.send(reply.as_bytes());
         connect
     }
 
-    /// Answers a frame's receipt, if it asked for one.
+    /// Answers a frame's receipt, if it asked for one (spring: only DISCONNECT's).
     pub fn receipt(&mut self, f: &Seen) {
+        if self.mode == Mode::Spring && f.command != "DISCONNECT" {
+            return;
+        }
         if let Some(r) = f.header("receipt") {
             let reply = format!("RECEIPT\nreceipt-id:{r}\n\n\0");
             self.send(reply.as_bytes());
@@ -380,6 +532,16 @@ impl Peer {
     }
 }
 
+/// The payload length of the client ws frame starting `b`, once its length field is in.
+fn ws_payload_len(b: &[u8]) -> Option<usize> {
+    match *b.get(1)? & 0x7F {
+        126 if b.len() >= 4 => Some(u16::from_be_bytes([b[2], b[3]]) as usize),
+        127 if b.len() >= 10 => Some(u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize),
+        126 | 127 => None,
+        n => Some(n as usize),
+    }
+}
+
 /// Parses one client ws frame from `b`: (opcode, payload, bytes used).
 fn parse_ws(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     if b.len() < 2 {
@@ -413,6 +575,16 @@ fn parse_ws(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     Some((op, payload, pos + len))
 }
 
+/// The `content-length` of the frame starting `b`, once its head is complete.
+fn declared_length(b: &[u8]) -> Option<usize> {
+    let head_end = b.windows(2).position(|w| w == b"\n\n")?;
+    std::str::from_utf8(&b[..head_end])
+        .ok()?
+        .split('\n')
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Parses one STOMP frame (no unescaping: the tests compare wire text) from `b`.
 fn parse_stomp(b: &[u8]) -> Option<(Seen, usize)> {
     let head_end = b.windows(2).position(|w| w == b"\n\n")?;
@@ -443,6 +615,7 @@ fn parse_stomp(b: &[u8]) -> Option<(Seen, usize)> {
         headers,
         body: b[start..body_end].to_vec(),
         binary: false,
+        messages: Vec::new(),
     };
     Some((seen, body_end + 1))
 }
