@@ -411,6 +411,48 @@ enum stompws_result stompws_client_subscribe_callback(struct stompws_client *cli
                                                       struct stompws_subscription **out);
 
 /**
+ * A pull subscription that sends nothing to the broker and receives every MESSAGE whose
+ * `subscription` header names no open subscription of this client: replies sent to
+ * `reply-to: /temp-queue/NAME` on RabbitMQ (the broker delivers them on a subscription
+ * it made itself), or messages that crossed an UNSUBSCRIBE. Without one, such messages
+ * are dropped and the debug hook says so.
+ *
+ * At most one per client at a time (a second while one is open: INVALID_ARGUMENT). Its
+ * id is "*", which is reserved: a caller's `id:*` header, or `stompws_client_unsubscribe`
+ * of "*", is INVALID_ARGUMENT. It is never sent to the broker: unsubscribe, free, a
+ * queue-limit closure and a reconnect send nothing for it. Its messages may be acked as
+ * their `ack` / `message-id` headers allow (the library does not know the ack mode of
+ * the broker's subscription: ack only what needs it). On OK, `*out` receives a
+ * subscription the caller owns and frees with `stompws_subscription_free`; receive from
+ * it with `stompws_subscription_receive`. Any thread.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `out` NULL or writable.
+ */
+enum stompws_result stompws_client_subscribe_unhandled(struct stompws_client *client,
+                                                       struct stompws_subscription **out);
+
+/**
+ * UNSUBSCRIBE with this id and these extra headers, whether or not this client has an
+ * open subscription with that id: e.g. removing an ActiveMQ durable topic subscription
+ * (`activemq.subscriptionName`) after its consumer is gone. An open subscription of this
+ * client with that id ends as by `stompws_subscription_unsubscribe` (its handle's own
+ * unsubscribe then returns OK and sends nothing; the handle is still the caller's to
+ * free). `id` may not be empty or "*"; `headers` may not hold `id`. A `receipt` header
+ * makes the call wait for it (receipt timeout); during a reconnect outage the call waits
+ * for the next connection, at most the send timeout. Nothing of the caller's is kept.
+ * Any thread.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `id` NULL or NUL-terminated; `headers` valid for
+ * `header_count` elements.
+ */
+enum stompws_result stompws_client_unsubscribe(struct stompws_client *client,
+                                               const char *id,
+                                               const struct stompws_header *headers,
+                                               size_t header_count);
+
+/**
  * BEGIN a transaction. `transaction_id` NULL: an id is generated. On OK, `*out`
  * receives the transaction (owned; free with `stompws_transaction_free`). Frames join
  * it through a `transaction` header carrying `stompws_transaction_id`.

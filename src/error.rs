@@ -1,5 +1,7 @@
 //! The one error type of the crate, mapped one-to-one onto the C `stompws_result`.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 
 /// Everything that can go wrong in a stompws call.
@@ -71,10 +73,47 @@ impl Error {
         Error::Protocol(detail.into())
     }
 
+    /// [`Error::Timeout`], with what timed out for `stompws_last_error`.
+    pub(crate) fn timeout(detail: impl Into<Cow<'static, str>>) -> Error {
+        note_detail(detail);
+        Error::Timeout
+    }
+
     /// Shorthand for building [`Error::Io`] from an I/O error and the peer it concerns.
     pub(crate) fn io(peer: &str, e: &std::io::Error) -> Error {
         Error::Io(format!("{peer}: {e}"))
     }
+}
+
+thread_local! {
+    /// What the last `Timeout` or `Disconnected` made on this thread was about: which
+    /// frame waited for what and how long, or why the connection is closed. Those
+    /// variants carry no text (their shape is part of the public API), so the C API's
+    /// `stompws_last_error` reads it from here ([`take_detail`]).
+    static DETAIL: RefCell<Option<Cow<'static, str>>> = const { RefCell::new(None) };
+}
+
+/// Records the detail of an error about to be returned on this thread.
+pub(crate) fn note_detail(detail: impl Into<Cow<'static, str>>) {
+    DETAIL.with(|d| *d.borrow_mut() = Some(detail.into()));
+}
+
+/// Puts `prefix` before the detail recorded on this thread (a frame naming itself before
+/// what it waited for), or records `prefix` and `otherwise` when there is none.
+pub(crate) fn prefix_detail(prefix: &str, otherwise: &str) {
+    DETAIL.with(|d| {
+        let mut d = d.borrow_mut();
+        let text = match d.take() {
+            Some(t) => format!("{prefix}: {t}"),
+            None => format!("{prefix}: {otherwise}"),
+        };
+        *d = Some(text.into());
+    });
+}
+
+/// Takes the detail recorded on this thread, if any.
+pub(crate) fn take_detail() -> Option<Cow<'static, str>> {
+    DETAIL.with(|d| d.borrow_mut().take())
 }
 
 impl fmt::Display for Error {
@@ -118,6 +157,20 @@ mod tests {
         assert_eq!(Error::Io("i".into()).code(), 8);
         assert_eq!(Error::Handshake("h".into()).code(), 9);
         assert_eq!(Error::Unsupported("u".into()).code(), 10);
+    }
+
+    #[test]
+    fn details_are_per_thread_and_taken_once() {
+        let _ = take_detail();
+        assert_eq!(Error::timeout("no RECEIPT"), Error::Timeout);
+        prefix_detail("SEND /queue/a", "unused");
+        std::thread::spawn(|| assert!(take_detail().is_none()))
+            .join()
+            .unwrap();
+        assert_eq!(take_detail().as_deref(), Some("SEND /queue/a: no RECEIPT"));
+        assert!(take_detail().is_none());
+        prefix_detail("SEND /queue/a", "timeout");
+        assert_eq!(take_detail().as_deref(), Some("SEND /queue/a: timeout"));
     }
 
     #[test]

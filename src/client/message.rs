@@ -109,7 +109,7 @@ impl Message {
         // the refused attempt does not use up its one ack (reconnect rule 3).
         let epoch = inner.frame.epoch();
         if shared.live_epoch() != epoch {
-            return Err(Error::Disconnected);
+            return Err(shared.disconnected());
         }
         let frame = &inner.frame;
         let missing =

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::connection::{CallbackSlot, Queue, QueueStats, Session, SubEntry, Target};
+use crate::connection::{CallbackSlot, Queue, QueueStats, Session, SubEntry, Target, UNHANDLED_ID};
 use crate::error::{Error, Result};
 use crate::transport::{parse_url, RawIo};
 
@@ -298,6 +298,11 @@ impl Client {
         if id.is_empty() {
             return Err(Error::invalid("a subscription id may not be empty"));
         }
+        if id == UNHANDLED_ID {
+            return Err(Error::invalid(
+                "the subscription id \"*\" is reserved for subscribe_unhandled",
+            ));
+        }
         let stats = Arc::new(QueueStats::default());
         let entry = SubEntry {
             destination: destination.to_string(),
@@ -310,9 +315,79 @@ impl Client {
             stats: Arc::clone(&stats),
             seq: 0,
             confirmed: false,
+            local: false,
         };
-        shared.subscribe(&id, entry, &rest)?;
-        Ok(Subscription::new(Arc::clone(shared), id, ack, rx, stats))
+        let seq = shared.subscribe(&id, entry, &rest)?;
+        Ok(Subscription::new(
+            Arc::clone(shared),
+            id,
+            seq,
+            ack,
+            rx,
+            stats,
+        ))
+    }
+
+    /// A pull subscription that sends nothing to the broker and receives every MESSAGE
+    /// whose `subscription` header names no open subscription of this client: replies
+    /// sent to `reply-to: /temp-queue/NAME` on RabbitMQ (the broker delivers them on a
+    /// subscription it made itself), or messages that crossed an UNSUBSCRIBE. Without
+    /// one, such messages are dropped and the debug hook says so.
+    ///
+    /// At most one per client at a time (a second while one is open:
+    /// [`Error::InvalidArgument`]). Its id is `"*"`, which is reserved: a caller's
+    /// `id:*` header, or [`Client::unsubscribe_id`] of `"*"`, is
+    /// [`Error::InvalidArgument`]. Unsubscribing it, dropping it, its queue limit and a
+    /// reconnect send nothing to the broker. Its messages may be acked or nacked as
+    /// their `ack` (STOMP 1.2) or `message-id` headers allow: the library does not know
+    /// the ack mode of the broker's subscription, so ack only what needs it.
+    pub fn subscribe_unhandled(&self) -> Result<Subscription> {
+        let shared = self.shared();
+        let queue = Queue::new();
+        let stats = Arc::new(QueueStats::default());
+        let entry = SubEntry {
+            destination: String::new(),
+            ack: AckMode::ClientIndividual.header_value(),
+            headers: Vec::new(),
+            target: Target::Pull(Arc::clone(&queue)),
+            stats: Arc::clone(&stats),
+            seq: 0,
+            confirmed: false,
+            local: true,
+        };
+        let seq = shared.subscribe(UNHANDLED_ID, entry, &[])?;
+        Ok(Subscription::new(
+            Arc::clone(shared),
+            UNHANDLED_ID.to_string(),
+            seq,
+            AckMode::ClientIndividual,
+            Some(queue),
+            stats,
+        ))
+    }
+
+    /// UNSUBSCRIBE with this id and these extra headers, whether or not this client has
+    /// an open subscription with that id: e.g. removing an ActiveMQ durable topic
+    /// subscription (`activemq.subscriptionName`) after its consumer is gone. An open
+    /// subscription of this client with that id ends as by [`Subscription::unsubscribe`]
+    /// (whose own unsubscribe then returns `Ok` and sends nothing). A `receipt` header
+    /// makes the call wait for it; during a reconnect outage it waits for the next
+    /// connection, at most the send timeout. The id `"*"` is [`Error::InvalidArgument`]
+    /// (see [`Client::subscribe_unhandled`]).
+    pub fn unsubscribe_id(&self, id: &str, headers: &[(&str, &str)]) -> Result<()> {
+        let shared = self.shared();
+        if id.is_empty() {
+            return Err(Error::invalid("a subscription id may not be empty"));
+        }
+        if id == UNHANDLED_ID {
+            return Err(Error::invalid(
+                "the subscription id \"*\" is subscribe_unhandled's, which the broker never \
+                 saw: unsubscribe its handle instead",
+            ));
+        }
+        shared.check_headers("UNSUBSCRIBE", headers, &["id"])?;
+        shared.check_headers("UNSUBSCRIBE", &[("id", id)], &[])?;
+        shared.unsubscribe_id(id, headers)
     }
 
     /// BEGIN with a generated transaction id.

@@ -1,5 +1,6 @@
 //! Subscriptions: pull queues and push callbacks.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ impl AckMode {
 pub struct Subscription {
     shared: Arc<Session>,
     id: String,
+    /// Tells this subscription apart from a later one with the same id.
+    seq: u64,
     ack: AckMode,
     rx: Option<Arc<Queue<Frame>>>,
     stats: Arc<QueueStats>,
@@ -59,6 +62,7 @@ impl Subscription {
     pub(crate) fn new(
         shared: Arc<Session>,
         id: String,
+        seq: u64,
         ack: AckMode,
         rx: Option<Arc<Queue<Frame>>>,
         stats: Arc<QueueStats>,
@@ -66,6 +70,7 @@ impl Subscription {
         Subscription {
             shared,
             id,
+            seq,
             ack,
             rx,
             stats,
@@ -128,16 +133,32 @@ impl Subscription {
         );
         match answer {
             Some(r) => self.finish_take(r),
-            None => Err(Error::Timeout),
+            None => Err(Error::timeout(format!(
+                "no MESSAGE on subscription {} within {} ms",
+                self.id,
+                timeout.unwrap_or_default().as_millis()
+            ))),
         }
     }
 
     fn finish_take(&self, r: std::result::Result<Frame, Empty>) -> Result<Message> {
         match r {
             Ok(f) => Ok(self.wrap(f)),
-            Err(Empty::Timeout) => Err(Error::Timeout),
-            Err(Empty::Closed) => Err(Error::Disconnected),
+            Err(Empty::Timeout) => Err(Error::timeout("no MESSAGE queued on the subscription")),
+            Err(Empty::Closed) => Err(self.closed()),
         }
+    }
+
+    /// The error of a receive on a closed queue: why it closed, for `stompws_last_error`.
+    fn closed(&self) -> Error {
+        if self.shared.is_closed() {
+            return self.shared.disconnected();
+        }
+        crate::error::note_detail(format!(
+            "subscription {} is closed: unsubscribed, or its queue limit was passed",
+            self.id
+        ));
+        Error::Disconnected
     }
 
     /// UNSUBSCRIBE, with extra headers (a `receipt` makes the call wait for it). Messages
@@ -148,10 +169,12 @@ impl Subscription {
     pub fn unsubscribe(&self, headers: &[(&str, &str)]) -> Result<()> {
         self.shared.check_headers("UNSUBSCRIBE", headers, &["id"])?;
         if self.shared.is_closed() {
-            return Err(Error::Disconnected);
+            return Err(self.shared.disconnected());
         }
-        match self.shared.unsubscribe(&self.id, headers)? {
+        match self.shared.unsubscribe(&self.id, Some(self.seq), headers)? {
             true => Ok(()),
+            // Ended by Client::unsubscribe_id, which sent the UNSUBSCRIBE.
+            false if self.stats.released.load(Ordering::Acquire) => Ok(()),
             false => Err(Error::invalid(format!(
                 "subscription {} is not active",
                 self.id
@@ -161,14 +184,14 @@ impl Subscription {
 
     /// Whether the subscription is still active.
     pub fn is_active(&self) -> bool {
-        self.shared.is_subscribed(&self.id)
+        self.shared.is_subscribed(&self.id, self.seq)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         if !self.shared.is_closed() {
-            let _ = self.shared.unsubscribe(&self.id, &[]);
+            let _ = self.shared.unsubscribe(&self.id, Some(self.seq), &[]);
         }
     }
 }

@@ -53,7 +53,7 @@ impl Transaction {
     /// if a reconnect made a new one) is [`Error::Disconnected`].
     pub(crate) fn end(&self, command: &str) -> Result<()> {
         if self.shared.live_epoch() != self.epoch {
-            return Err(Error::Disconnected);
+            return Err(self.shared.disconnected());
         }
         if self.ended.swap(true, Ordering::AcqRel) {
             return Err(Error::invalid(format!(

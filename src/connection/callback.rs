@@ -16,6 +16,9 @@ use super::sync::lock;
 pub(crate) struct QueueStats {
     pub(crate) messages: AtomicUsize,
     pub(crate) bytes: AtomicUsize,
+    /// `Client::unsubscribe_id` ended the subscription: its handle's own unsubscribe
+    /// then succeeds without sending anything.
+    pub(crate) released: std::sync::atomic::AtomicBool,
 }
 
 impl QueueStats {

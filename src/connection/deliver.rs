@@ -13,7 +13,7 @@ use super::debug;
 use super::end::End;
 use super::outbox::Origin;
 use super::reader::{Batch, Deliver};
-use super::session::{Session, Target};
+use super::session::{Session, Target, UNHANDLED_ID};
 use super::sync::lock;
 
 impl Deliver for Session {
@@ -29,7 +29,7 @@ impl Deliver for Session {
 /// Hands one decoded frame to whoever waits for it. An ERROR ends the link.
 fn deliver(shared: &Session, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End> {
     if let Some(d) = &shared.settings.debug {
-        d(&debug::frame_line("<<<", &frame));
+        d(&debug::frame_line("<<<", &frame, shared.info().version));
     }
     match frame.command() {
         "MESSAGE" => {
@@ -95,15 +95,30 @@ fn deliver_message(shared: &Session, frame: Frame, batch: &mut Batch) {
         // STOMP 1.0 brokers may omit it: match by destination when that is unambiguous.
         None => {
             let dest = frame.header("destination").unwrap_or("");
-            let mut hits = st.subs.iter().filter(|(_, e)| e.destination == dest);
+            let mut hits = st
+                .subs
+                .iter()
+                .filter(|(_, e)| !e.local && e.destination == dest);
             match (hits.next(), hits.next()) {
                 (Some(hit), None) => Some(hit),
                 _ => None,
             }
         }
     };
+    // Nobody's: a reply RabbitMQ delivers on a subscription it made itself (temp
+    // queues), or a delivery that crossed an UNSUBSCRIBE. The subscription for
+    // unhandled messages takes it, if there is one.
+    let entry = entry.or_else(|| st.subs.get_key_value(UNHANDLED_ID));
     let Some((id, entry)) = entry else {
-        return; // unsubscribed meanwhile; the broker had it in flight
+        drop(st);
+        if let Some(d) = &shared.settings.debug {
+            d(&format!(
+                "--- MESSAGE for subscription {} dropped: no such subscription is open \
+                 (Client::subscribe_unhandled receives such messages)",
+                frame.header("subscription").unwrap_or("(none)")
+            ));
+        }
+        return;
     };
     let size = frame.size_hint();
     let queued = entry
@@ -134,20 +149,23 @@ fn deliver_message(shared: &Session, frame: Frame, batch: &mut Batch) {
     }
     let (max_messages, max_bytes) = shared.settings.queue_limit;
     if queued > max_messages || bytes > max_bytes {
+        let local = entry.local;
         // Never stop reading for a slow consumer: close its subscription instead. Its
         // receiver still gets what is queued, then "disconnected".
         let id = id.clone();
         let entry = st.forget_subscription(&id);
         drop(st);
         drop(entry);
-        let _ = shared.enqueue_frame(
-            |w| {
-                w.header("id", &id);
-            },
-            "UNSUBSCRIBE",
-            b"",
-            Origin::Internal,
-        );
+        if !local {
+            let _ = shared.enqueue_frame(
+                |w| {
+                    w.header("id", &id);
+                },
+                "UNSUBSCRIBE",
+                b"",
+                Origin::Internal,
+            );
+        }
         shared.event(
             Event::SubscriptionClosed,
             &format!("{id}: queue limit of {max_messages} messages / {max_bytes} bytes passed"),

@@ -24,7 +24,7 @@ use std::os::fd::RawFd;
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::frame::FrameWriter;
 use crate::transport::{poll_once, socket};
 
@@ -87,7 +87,7 @@ impl Session {
         if end.sent {
             Ok(())
         } else {
-            Err(Error::Disconnected)
+            Err(self.disconnected())
         }
     }
 

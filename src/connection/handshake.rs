@@ -94,12 +94,13 @@ pub(crate) fn establish(opened: Opened, config: &Config, deadline: Instant) -> R
             break;
         }
         input.clear();
-        let n = read_some(&mut stream, &mut buf, deadline)?;
+        let n = read_some(&mut stream, &mut buf, deadline)
+            .map_err(|e| no_connected(e, &stream, config))?;
         input.extend_from_slice(&buf[..n]);
     }
     let frame = answer.unwrap_or_else(|| Frame::new("ERROR"));
     if let Some(d) = &config.debug {
-        d(&debug::frame_line("<<<", &frame));
+        d(&debug::frame_line("<<<", &frame, Version::V1_0));
     }
     match frame.command() {
         "CONNECTED" => {}
@@ -214,6 +215,22 @@ fn write_all(stream: &mut Stream, mut bytes: &[u8], deadline: Instant) -> Result
             Err(e) => return Err(Error::io(stream.peer(), &e)),
         }
     }
+}
+
+/// A `Timeout` waiting for CONNECTED names the stage and the peer: a port that takes
+/// the connection but speaks no STOMP (a `ws://` URL pointed at a plain STOMP port
+/// waits here for the WebSocket upgrade's answer instead).
+#[cold]
+fn no_connected(e: Error, stream: &Stream, config: &Config) -> Error {
+    if e != Error::Timeout {
+        return e;
+    }
+    Error::timeout(format!(
+        "{}: no CONNECTED frame within the connect timeout of {} ms (stage: STOMP CONNECTED); \
+         is this the broker's STOMP port, and the right scheme?",
+        stream.peer(),
+        config.connect_timeout.as_millis()
+    ))
 }
 
 fn read_some(stream: &mut Stream, buf: &mut [u8], deadline: Instant) -> Result<usize> {

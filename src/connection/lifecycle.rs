@@ -74,7 +74,10 @@ impl Session {
             Err(RecvTimeoutError::Disconnected) => Ok(()),
             Err(RecvTimeoutError::Timeout) => {
                 self.forget_receipt(&id);
-                Err(Error::Timeout)
+                Err(Error::timeout(format!(
+                    "no RECEIPT for DISCONNECT within {} ms",
+                    timeout.as_millis()
+                )))
             }
         }
     }
@@ -114,8 +117,9 @@ impl Session {
         {
             let mut st = lock(&self.state);
             st.closing = true;
-            if st.close_reason.is_none() {
-                st.close_reason = Some(reason.to_string());
+            let mut why = lock(&self.reason);
+            if why.is_none() {
+                *why = Some(reason.to_string());
             }
         }
         lock(&self.link.outbox).abort();
@@ -133,7 +137,7 @@ impl Session {
             }
             st.phase = Phase::Outage;
             let reason = end.reason();
-            st.close_reason = Some(reason.clone());
+            *lock(&self.reason) = Some(reason.clone());
             st.lose_transactions();
             if !st.lost_transactions.is_empty() {
                 self.lost_transactions.store(true, Ordering::Release);
@@ -165,7 +169,7 @@ impl Session {
             }
             st.phase = Phase::Closed;
             st.closing = true;
-            st.close_reason = Some(reason.to_string());
+            *lock(&self.reason) = Some(reason.to_string());
             std::mem::take(&mut st.subs)
         };
         if let Some(plan) = &self.settings.reconnect {
@@ -202,9 +206,13 @@ impl Session {
         }
         st.phase = Phase::Up;
         st.epoch += 1;
-        st.close_reason = None;
+        *lock(&self.reason) = None;
         let epoch = st.epoch;
-        let mut subs: Vec<_> = st.subs.iter().filter(|(_, e)| e.confirmed).collect();
+        let mut subs: Vec<_> = st
+            .subs
+            .iter()
+            .filter(|(_, e)| e.confirmed && !e.local)
+            .collect();
         subs.sort_by_key(|(_, e)| e.seq);
         *rs = ReadSide::new(reader, decoder, epoch);
         self.link.leader_ended.store(false, Ordering::Release);
@@ -262,24 +270,21 @@ impl Session {
             let was_up = st.phase == Phase::Up;
             st.phase = Phase::Closed;
             let closing = st.closing;
+            let mut why = lock(&self.reason);
             if !was_up {
-                st.close_reason = Some(end.reason());
-            } else if st.close_reason.is_none() {
-                st.close_reason = Some(if closing {
+                *why = Some(end.reason());
+            } else if why.is_none() {
+                *why = Some(if closing {
                     "disconnected by the client".to_string()
                 } else {
                     end.reason()
                 });
             }
+            let reason = why.clone().unwrap_or_default();
+            drop(why);
             let receipts = std::mem::take(&mut st.receipts);
             let subs = std::mem::take(&mut st.subs);
-            (
-                receipts,
-                subs,
-                closing,
-                st.close_reason.clone().unwrap_or_default(),
-                was_up,
-            )
+            (receipts, subs, closing, reason, was_up)
         };
         // Dropping the senders wakes every waiter at once with "disconnected".
         drop(receipts);

@@ -77,4 +77,4 @@ pub(crate) use info::SessionInfo;
 pub(crate) use leader::Wait;
 pub(crate) use queue::{Empty, Queue};
 pub(crate) use reconnect::take_connect_detail;
-pub(crate) use session::{Session, SubEntry, Target};
+pub(crate) use session::{Session, SubEntry, Target, UNHANDLED_ID};

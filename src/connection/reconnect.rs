@@ -56,13 +56,22 @@ pub(crate) fn connect_first(
             Ok(est) => return Ok((url.clone(), est)),
             Err(e @ Error::ServerError { .. }) => return Err(e),
             Err(e) => {
-                tried.push(format!("{url}: {e}"));
+                let text = match e {
+                    // Their text is the detail noted for stompws_last_error.
+                    Error::Timeout | Error::Disconnected => crate::error::take_detail()
+                        .map_or_else(|| e.to_string(), |d| d.into_owned()),
+                    _ => e.to_string(),
+                };
+                tried.push(format!("{url}: {text}"));
                 last = Some(e);
             }
         }
     }
     let last = last.unwrap_or(Error::Disconnected);
     if tried.len() < 2 {
+        if matches!(last, Error::Timeout | Error::Disconnected) {
+            crate::error::note_detail(tried.pop().unwrap_or_default());
+        }
         return Err(last);
     }
     let detail = format!(

@@ -13,6 +13,50 @@ use super::outbox::{Gate, Origin};
 use super::session::{Phase, Session, SubEntry, Target};
 use super::sync::lock;
 
+/// What a frame is about, for error texts: its command and destination, or the
+/// transaction or subscription id it names.
+#[cold]
+fn frame_name(command: &str, own: &[(&str, &str)], headers: &[(&str, &str)]) -> String {
+    let all = || own.iter().chain(headers);
+    let about = ["destination", "transaction", "id"]
+        .iter()
+        .find_map(|h| all().find(|(n, _)| n == h).map(|&(_, v)| v));
+    match about {
+        Some(v) => format!("{command} {v}"),
+        None => command.to_string(),
+    }
+}
+
+/// A `Timeout` that came while the frame waited to go out gets the frame's name in
+/// front of what it waited for.
+#[cold]
+fn named(e: Error, command: &str, own: &[(&str, &str)], headers: &[(&str, &str)]) -> Error {
+    if e == Error::Timeout {
+        crate::error::prefix_detail(&frame_name(command, own, headers), "timeout");
+    }
+    e
+}
+
+/// A `Timeout` waiting for the frame's RECEIPT: "no RECEIPT for SUBSCRIBE /queue/x
+/// within 30000 ms".
+#[cold]
+fn no_receipt(
+    e: Error,
+    command: &str,
+    own: &[(&str, &str)],
+    headers: &[(&str, &str)],
+    waited: Duration,
+) -> Error {
+    if e == Error::Timeout {
+        crate::error::note_detail(format!(
+            "no RECEIPT for {} within {} ms",
+            frame_name(command, own, headers),
+            waited.as_millis()
+        ));
+    }
+    e
+}
+
 /// How a caller's frame asks for a receipt.
 enum Receipt {
     None,
@@ -66,7 +110,11 @@ impl Session {
         let waiter = match &receipt {
             Receipt::None => None,
             Receipt::Caller(id) | Receipt::Library(id) => {
-                Some((id.clone(), self.expect_receipt(id, epoch)?))
+                let expected = self.expect_receipt(id, epoch);
+                Some((
+                    id.clone(),
+                    expected.map_err(|e| named(e, command, own, headers))?,
+                ))
             }
         };
         // A receipt is awaited on one link: the frame must go out on that one.
@@ -97,13 +145,16 @@ impl Session {
             mode,
         );
         match waiter {
-            None => sent,
+            None => sent.map_err(|e| named(e, command, own, headers)),
             Some((id, (rx, _))) => {
                 if let Err(e) = sent {
                     self.forget_receipt(&id);
-                    return Err(e);
+                    return Err(named(e, command, own, headers));
                 }
                 self.wait_receipt(&id, &rx, self.settings.receipt_timeout)
+                    .map_err(|e| {
+                        no_receipt(e, command, own, headers, self.settings.receipt_timeout)
+                    })
             }
         }
     }
@@ -113,7 +164,7 @@ impl Session {
     pub(super) fn check_transaction(&self, tx: &str) -> Result<()> {
         let st = lock(&self.state);
         if !st.transactions.contains_key(tx) && st.lost_transactions.iter().any(|t| t == tx) {
-            return Err(Error::Disconnected);
+            return Err(self.disconnected());
         }
         Ok(())
     }
@@ -125,7 +176,7 @@ impl Session {
         let guard = if guard.gate() == Gate::Down {
             let (g, timed_out) = self.wait_in_line(guard);
             if timed_out {
-                return Err(Error::Timeout);
+                return Err(self.no_link());
             }
             g
         } else {
@@ -133,7 +184,7 @@ impl Session {
         };
         match guard.gate() {
             Gate::Open => Ok(()),
-            _ => Err(Error::Disconnected),
+            _ => Err(self.disconnected()),
         }
     }
 
@@ -151,7 +202,7 @@ impl Session {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let mut st = lock(&self.state);
         if st.phase != Phase::Up || epoch.is_some_and(|e| e != st.epoch) {
-            return Err(Error::Disconnected);
+            return Err(self.disconnected());
         }
         if st.receipts.contains_key(id) {
             return Err(Error::invalid(format!(
@@ -189,41 +240,58 @@ impl Session {
                 match r {
                     Ok(r) => Some(r),
                     Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => Some(Err(Error::Disconnected)),
+                    Err(RecvTimeoutError::Disconnected) => Some(Err(self.disconnected())),
                 }
             },
         );
         answer.unwrap_or_else(|| {
             self.forget_receipt(id);
-            Err(Error::Timeout)
+            Err(Error::timeout(format!(
+                "no RECEIPT {id} within {} ms",
+                timeout.as_millis()
+            )))
         })
     }
 
     /// Registers a subscription, then sends SUBSCRIBE (receipt rule applies). The entry
     /// goes in first so that no MESSAGE can arrive for an unknown id. Once the call
-    /// succeeded, a reconnect subscribes again with the same id.
+    /// succeeded, a reconnect subscribes again with the same id. Returns the entry's
+    /// `seq`, which tells it apart from a later subscription with the same id.
+    ///
+    /// A failed call leaves nothing behind: the entry is forgotten, and after a
+    /// `Timeout` (the SUBSCRIBE may have reached the broker, whose receipt never came)
+    /// an UNSUBSCRIBE for the id follows, so that the broker keeps no subscription the
+    /// caller has no handle for. A local entry (`subscribe_unhandled`) sends nothing.
     pub(crate) fn subscribe(
         &self,
         id: &str,
         mut entry: SubEntry,
         headers: &[(&str, &str)],
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let destination = entry.destination.clone();
         let ack = entry.ack;
-        {
+        let local = entry.local;
+        let seq = {
             let mut st = lock(&self.state);
             if st.phase == Phase::Closed {
-                return Err(Error::Disconnected);
+                return Err(self.disconnected());
             }
             if st.subs.contains_key(id) {
-                return Err(Error::invalid(format!(
-                    "subscription id {id:?} is already in use"
-                )));
+                return Err(Error::invalid(if local {
+                    "a subscription for unhandled messages is already open".to_string()
+                } else {
+                    format!("subscription id {id:?} is already in use")
+                }));
             }
-            entry.seq = st.next_seq;
-            entry.confirmed = false;
+            let seq = st.next_seq;
+            entry.seq = seq;
+            entry.confirmed = local;
             st.next_seq += 1;
             st.subs.insert(id.to_string(), entry);
+            seq
+        };
+        if local {
+            return Ok(seq);
         }
         let own = [
             ("destination", destination.as_str()),
@@ -232,35 +300,75 @@ impl Session {
         ];
         let r = self.request("SUBSCRIBE", &own, headers, b"", false);
         let mut st = lock(&self.state);
+        let mine = st.subs.get_mut(id).filter(|e| e.seq == seq);
         match &r {
             Ok(()) => {
-                if let Some(e) = st.subs.get_mut(id) {
+                if let Some(e) = mine {
                     e.confirmed = true;
                 }
             }
             // Whether the broker saw it or not, the caller gets no handle: forget it.
-            Err(_) => drop(st.subs.remove(id)),
+            Err(e) => {
+                let timed_out = *e == Error::Timeout;
+                let forgotten = match mine {
+                    Some(_) => st.forget_subscription(id),
+                    None => None,
+                };
+                drop(st);
+                drop(forgotten);
+                if timed_out {
+                    self.unsubscribe_abandoned(id);
+                }
+            }
         }
-        r
+        r.map(|()| seq)
     }
 
-    /// Forgets the subscription (its queue ends after what was delivered) and sends
-    /// UNSUBSCRIBE. `Ok(false)` when it was not active any more. During an outage it
-    /// sends nothing: the broker's side went with the link (reconnect rule 7).
-    pub(crate) fn unsubscribe(&self, id: &str, headers: &[(&str, &str)]) -> Result<bool> {
+    /// After a SUBSCRIBE whose receipt did not come in time: UNSUBSCRIBE for its id,
+    /// without waiting, on the live link (none during an outage: the broker's side went
+    /// with the link). The caller's error keeps its own detail.
+    #[cold]
+    fn unsubscribe_abandoned(&self, id: &str) {
+        let detail = crate::error::take_detail();
+        let _ = self.enqueue_frame(
+            |w| {
+                w.header("id", id);
+            },
+            "UNSUBSCRIBE",
+            b"",
+            Origin::Internal,
+        );
+        if let Some(d) = detail {
+            crate::error::note_detail(d);
+        }
+    }
+
+    /// Forgets the subscription `id` (its queue ends after what was delivered) and sends
+    /// UNSUBSCRIBE, when it is the one created as `seq` (`None`: whichever has the id).
+    /// `Ok(false)` when it was not active any more. During an outage it sends nothing:
+    /// the broker's side went with the link (reconnect rule 7); nor for a local
+    /// subscription, which the broker never saw.
+    pub(crate) fn unsubscribe(
+        &self,
+        id: &str,
+        seq: Option<u64>,
+        headers: &[(&str, &str)],
+    ) -> Result<bool> {
         let (removed, epoch) = {
             let mut st = lock(&self.state);
             let epoch = (st.phase == Phase::Up).then_some(st.epoch);
-            (st.forget_subscription(id), epoch)
+            let mine = st
+                .subs
+                .get(id)
+                .is_some_and(|e| seq.map_or(true, |s| s == e.seq));
+            (mine.then(|| st.forget_subscription(id)).flatten(), epoch)
         };
         let Some(entry) = removed else {
             return Ok(false);
         };
-        if let Target::Callback(slot) = &entry.target {
-            slot.remove(self.on_dispatch_thread());
-        }
-        drop(entry);
-        let Some(epoch) = epoch else {
+        let local = entry.local;
+        self.end_entry(entry);
+        let Some(epoch) = epoch.filter(|_| !local) else {
             return Ok(true);
         };
         let own = [("id", id)];
@@ -275,6 +383,37 @@ impl Session {
             Err(e) => Err(e),
         }
     }
+
+    /// UNSUBSCRIBE with this id and these headers whether or not a subscription of this
+    /// session has it (removing an ActiveMQ durable subscription after its consumer is
+    /// gone, say). An open one with the id ends first, as by its own unsubscribe, and
+    /// its handle's unsubscribe then does nothing and succeeds. The frame goes out on
+    /// the live link (during an outage, on the next, waiting at most the send timeout);
+    /// the receipt rule applies.
+    pub(crate) fn unsubscribe_id(&self, id: &str, headers: &[(&str, &str)]) -> Result<()> {
+        let removed = {
+            let mut st = lock(&self.state);
+            if st.phase == Phase::Closed {
+                return Err(self.disconnected());
+            }
+            st.forget_subscription(id)
+        };
+        if let Some(entry) = removed {
+            entry.stats.released.store(true, Ordering::Release);
+            self.end_entry(entry);
+        }
+        self.request("UNSUBSCRIBE", &[("id", id)], headers, b"", false)
+    }
+
+    /// A forgotten subscription's last step: a callback is never called again once this
+    /// returns (except from inside it), and a pull queue ends after what it holds.
+    fn end_entry(&self, entry: SubEntry) {
+        if let Target::Callback(slot) = &entry.target {
+            slot.remove(self.on_dispatch_thread());
+        }
+        drop(entry);
+    }
+
     /// BEGIN on the live link (waiting for one during an outage); returns its epoch, to
     /// which the transaction belongs.
     pub(crate) fn begin(&self, id: &str) -> Result<u64> {
@@ -282,7 +421,7 @@ impl Session {
         let epoch = {
             let mut st = lock(&self.state);
             if st.phase != Phase::Up {
-                return Err(Error::Disconnected);
+                return Err(self.disconnected());
             }
             let epoch = st.epoch;
             st.transactions.insert(id.to_string(), epoch);

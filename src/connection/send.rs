@@ -44,16 +44,16 @@ impl Session {
         let mut guard = lock(&self.link.outbox);
         if guard.gate() == Gate::Down {
             if !may_wait || epoch.is_some() {
-                return Err(Error::Disconnected);
+                return Err(self.disconnected());
             }
             let (g, timed_out) = self.wait_in_line(guard);
             guard = g;
             if timed_out {
-                return Err(Error::Timeout);
+                return Err(self.no_link());
             }
         }
         if epoch.is_some_and(|e| e != guard.epoch()) {
-            return Err(Error::Disconnected);
+            return Err(self.disconnected());
         }
         let mut defer = false;
         if mode != Origin::Internal && body.len() >= LARGE_FRAME && guard.gate().is_open() {
@@ -73,19 +73,23 @@ impl Session {
             let (g, timed_out) = self.wait_for_space(guard, |ob| ob.over_high_water(body.len()));
             guard = g;
             if timed_out {
-                return Err(Error::Timeout);
+                return Err(Error::timeout(format!(
+                    "the send buffer stayed full for {} ms (the send timeout): the broker \
+                     does not read fast enough",
+                    self.settings.send_timeout.as_millis()
+                )));
             }
             if guard.gate() == Gate::Down && epoch.is_none() {
                 // Lost while waiting for room: wait for the next link (rule 7).
                 let (g, timed_out) = self.wait_for_space(guard, |ob| ob.gate() == Gate::Down);
                 guard = g;
                 if timed_out {
-                    return Err(Error::Timeout);
+                    return Err(self.no_link());
                 }
             }
         }
         if !guard.gate().is_open() || epoch.is_some_and(|e| e != guard.epoch()) {
-            return Err(Error::Disconnected);
+            return Err(self.disconnected());
         }
         let line = guard.encode(command, headers, body, self.settings.debug.is_some());
         let wake = if defer {
@@ -107,6 +111,16 @@ impl Session {
             d(&line);
         }
         Ok(())
+    }
+
+    /// The `Timeout` of a caller that waited the send timeout for the next link.
+    #[cold]
+    pub(crate) fn no_link(&self) -> Error {
+        let reason = lock(&self.reason).clone().unwrap_or_default();
+        Error::timeout(format!(
+            "no connection within the send timeout of {} ms (reconnecting after: {reason})",
+            self.settings.send_timeout.as_millis()
+        ))
     }
 
     /// During an outage: waits for the next link, at most the send timeout, and then for

@@ -65,6 +65,10 @@ pub(crate) struct SubEntry {
     /// The subscribe call returned OK: only such subscriptions are made again after a
     /// reconnect (rule 3: one that did not return OK is forgotten).
     pub(crate) confirmed: bool,
+    /// Never sent to the broker: the subscription for unhandled messages (id
+    /// [`UNHANDLED_ID`]). Unsubscribing it, closing it at its queue limit and
+    /// reconnecting send nothing for it.
+    pub(crate) local: bool,
 }
 
 impl Drop for SubEntry {
@@ -76,6 +80,11 @@ impl Drop for SubEntry {
         }
     }
 }
+
+/// The id of the subscription that receives unhandled messages: MESSAGE frames whose
+/// `subscription` names no open subscription (see `deliver.rs`). Reserved: a caller may
+/// not use it.
+pub(crate) const UNHANDLED_ID: &str = "*";
 
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,8 +103,6 @@ pub(super) struct State {
     pub(super) phase: Phase,
     /// The live link's epoch (the first link is 1); during an outage, the lost one's.
     pub(super) epoch: u64,
-    /// Why the last link ended (cleared by a new link), or why the session closed.
-    pub(super) close_reason: Option<String>,
     /// The client itself asked to disconnect (so a close is expected, not a loss).
     pub(super) closing: bool,
     pub(super) receipts: IdMap<Sender<Result<()>>>,
@@ -167,6 +174,10 @@ pub(crate) struct Session {
     /// The current socket's state.
     pub(super) link: Link,
     pub(super) state: Mutex<State>,
+    /// Why the last link ended (cleared by a new link), or why the session closed. A
+    /// leaf lock (nothing is locked while it is held), so that an error can name the
+    /// reason from under any other lock.
+    pub(super) reason: Mutex<Option<String>>,
     pub(super) jobs: Arc<Queue<Job>>,
     pub(super) dispatch_thread: Mutex<Option<ThreadId>>,
     pub(super) threads: Mutex<Threads>,
@@ -194,6 +205,7 @@ impl Session {
                 epoch: 1,
                 ..State::default()
             }),
+            reason: Mutex::new(None),
             jobs,
             dispatch_thread: Mutex::new(None),
             threads: Mutex::new(Threads {
@@ -244,7 +256,17 @@ impl Session {
     }
 
     pub(crate) fn close_reason(&self) -> Option<String> {
-        lock(&self.state).close_reason.clone()
+        lock(&self.reason).clone()
+    }
+
+    /// [`Error::Disconnected`], with why for `stompws_last_error`: the close reason, or
+    /// during a reconnect outage the loss being repaired. Callable under any lock.
+    pub(crate) fn disconnected(&self) -> Error {
+        match lock(&self.reason).as_deref() {
+            Some(r) => crate::error::note_detail(format!("disconnected: {r}")),
+            None => crate::error::note_detail("disconnected"),
+        }
+        Error::Disconnected
     }
 
     /// A fresh id for receipts, subscriptions and transactions: `"<prefix>-<n>"`.
@@ -277,9 +299,9 @@ impl Session {
         Ok(())
     }
 
-    /// Whether `id` is still an active subscription of this session.
-    pub(crate) fn is_subscribed(&self, id: &str) -> bool {
-        lock(&self.state).subs.contains_key(id)
+    /// Whether the subscription `id` created as `seq` is still active.
+    pub(crate) fn is_subscribed(&self, id: &str, seq: u64) -> bool {
+        lock(&self.state).subs.get(id).is_some_and(|e| e.seq == seq)
     }
 
     /// Queues an event for the dispatch thread.

@@ -39,6 +39,7 @@ fn set_last_error(detail: String) {
 /// turns the outcome into a `stompws_result` (recording the detail of a failure).
 pub(crate) fn result(f: impl FnOnce() -> FfiResult<()>) -> stompws_result {
     set_last_error(String::new());
+    let _ = crate::error::take_detail(); // not this call's
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => stompws_result::STOMPWS_RESULT_OK,
         Ok(Err(Fail::Null(what))) => {
@@ -82,7 +83,11 @@ fn detail(e: &Error) -> String {
         | Error::Io(d)
         | Error::Handshake(d)
         | Error::Unsupported(d) => d.clone(),
-        other => other.to_string(),
+        // What timed out, or why the connection is closed, when the library said.
+        Error::Timeout | Error::Disconnected => match crate::error::take_detail() {
+            Some(d) => d.into_owned(),
+            None => e.to_string(),
+        },
     }
 }
 
