@@ -38,7 +38,6 @@ mod testpki;
 #[cfg(test)]
 mod testutil;
 
-use std::cell::RefCell;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
@@ -74,40 +73,20 @@ pub(crate) struct Opened {
 /// itself is not bounded by the deadline (see `tcp::connect`).
 ///
 /// Errors: [`Error::Timeout`] when the deadline passes at any step (the stage and peer
-/// are then in [`take_timeout_detail`]); [`Error::Io`] naming `host:port` and the stage
+/// are then in the thread's error detail, `crate::error::take_detail`); [`Error::Io`] naming `host:port` and the stage
 /// when the connect is refused or fails, or the peer closes during setup;
 /// [`Error::Tls`] for TLS failures (a certificate that fails verification says
 /// "certificate verify failed"), and for wss/ssl in a build without the `tls` feature;
 /// [`Error::Handshake`] with the HTTP status line and the peer when the upgrade is
 /// refused; [`Error::Protocol`] for an upgrade answer that is malformed or wrong.
 pub(crate) fn open(ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
-    set_timeout_detail(None);
+    let _ = crate::error::take_detail(); // a stale one is not this attempt's
     // The TLS context first: setting it up (OpenSSL's algorithm fetches, the CA file)
     // is slow, many times so under valgrind, and a server's handshake timeout (5 s on
     // RabbitMQ) runs from the TCP accept.
     let connector = tls_connector(ep, config)?;
     let tcp = tcp::connect(ep, deadline).map_err(|e| at_stage(e, Stage::Tcp, ep, config))?;
     finish(Box::new(tcp), connector, ep, config, deadline)
-}
-
-thread_local! {
-    /// What the last [`open`] or [`open_over`] on this thread waited for when it returned
-    /// [`Error::Timeout`], whose variant carries no text.
-    static TIMEOUT_DETAIL: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-fn set_timeout_detail(text: Option<String>) {
-    TIMEOUT_DETAIL.with(|d| *d.borrow_mut() = text);
-}
-
-/// Takes the text the last [`open`] or [`open_over`] on this thread left when it
-/// returned [`Error::Timeout`]: the stage that did not finish and the peer, e.g. "no
-/// answer from 127.0.0.1:61613 to the WebSocket upgrade request within the connect
-/// timeout (5000 ms); ...". None after any other outcome. For the connect code to put in
-/// the detail of its TIMEOUT (the variant has no text of its own).
-#[allow(dead_code)] // Read by the connect code in src/connection/ once it reports it.
-pub(crate) fn take_timeout_detail() -> Option<String> {
-    TIMEOUT_DETAIL.with(|d| d.borrow_mut().take())
 }
 
 /// The steps of [`open`], for the text of a timeout.
@@ -119,7 +98,7 @@ enum Stage {
 }
 
 /// Passes `e` on; a timeout leaves a text naming `stage` and the peer (see
-/// [`take_timeout_detail`]).
+/// `crate::error::take_detail`).
 fn at_stage(e: Error, stage: Stage, ep: &Endpoint, config: &Config) -> Error {
     if e != Error::Timeout {
         return e;
@@ -142,7 +121,7 @@ fn at_stage(e: Error, stage: Stage, ep: &Endpoint, config: &Config) -> Error {
             )
         }
     };
-    set_timeout_detail(Some(text));
+    crate::error::note_detail(text);
     e
 }
 
@@ -156,7 +135,7 @@ pub(crate) fn open_over(
     config: &Config,
     deadline: Instant,
 ) -> Result<Opened> {
-    set_timeout_detail(None);
+    let _ = crate::error::take_detail(); // a stale one is not this attempt's
     fd::set_nonblocking(io.as_fd()).map_err(|e| {
         Error::Io(format!(
             "{}: cannot make the stream non-blocking: {e}",

@@ -575,7 +575,7 @@ fn timeouts_leave_the_stage_and_peer() {
     let config = Config::new().connect_timeout(Duration::from_millis(300));
     let r = open(&ep, &config, Instant::now() + Duration::from_millis(300));
     assert_eq!(r.unwrap_err(), Error::Timeout);
-    let detail = take_timeout_detail().expect("a timeout leaves its detail");
+    let detail = crate::error::take_detail().map(|d| d.into_owned()).expect("a timeout leaves its detail");
     assert!(
         detail.contains(&format!("127.0.0.1:{port}"))
             && detail.contains("WebSocket upgrade")
@@ -583,7 +583,7 @@ fn timeouts_leave_the_stage_and_peer() {
             && detail.contains(&format!("tcp://127.0.0.1:{port}")),
         "{detail}"
     );
-    assert_eq!(take_timeout_detail(), None, "taken once");
+    assert_eq!(crate::error::take_detail().map(|d| d.into_owned()), None, "taken once");
     stop_tx.send(()).unwrap();
     server.join().unwrap();
 
@@ -598,7 +598,7 @@ fn timeouts_leave_the_stage_and_peer() {
         Err(Error::Io(m)) => assert!(m.contains("TCP connect to 127.0.0.1:"), "{m}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(take_timeout_detail(), None);
+    assert_eq!(crate::error::take_detail().map(|d| d.into_owned()), None);
 }
 
 #[cfg(feature = "tls")]

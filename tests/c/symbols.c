@@ -46,6 +46,7 @@ static const struct {
     SYMBOL(stompws_config_set_tls_insecure),
     SYMBOL(stompws_config_set_reconnect),
     SYMBOL(stompws_config_add_failover_url),
+    SYMBOL(stompws_config_set_ws_message_limit),
     SYMBOL(stompws_config_set_debug),
     SYMBOL(stompws_config_set_event_callback),
 
@@ -61,6 +62,8 @@ static const struct {
     SYMBOL(stompws_client_send_with_receipt),
     SYMBOL(stompws_client_subscribe),
     SYMBOL(stompws_client_subscribe_callback),
+    SYMBOL(stompws_client_subscribe_unhandled),
+    SYMBOL(stompws_client_unsubscribe),
     SYMBOL(stompws_client_begin),
 
     SYMBOL(stompws_subscription_id),
