@@ -1,0 +1,250 @@
+//! Linking a C program straight against the build tree, as API.md "Install" promises:
+//! after the release build, `cc app.c -Iinclude -Ltarget/release -lstompws
+//! -Wl,-rpath,$PWD/target/release` gives a program that runs.
+//!
+//! The library's SONAME is libstompws.so.0, so that is the name such a program asks the
+//! loader for, while cargo writes only libstompws.so; build.rs puts the link
+//! `libstompws.so.0 -> libstompws.so` beside it in every profile directory. These tests
+//! compile a small C program with exactly that command line (plus `-o`), run it, and
+//! check from its own `/proc/self/maps` that the library it loaded is the build tree's,
+//! not an installed copy. No broker is needed.
+//!
+//! Compiled programs go to `<target>/build-tree/`.
+
+use std::env;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The program users would write first: the version, a config made and freed. It then
+/// prints which libstompws file the loader mapped.
+const APP: &str = r#"#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <stompws.h>
+
+int main(void)
+{
+    stompws_config *config = stompws_config_new();
+    if (config == NULL) {
+        fprintf(stderr, "stompws_config_new failed\n");
+        return 1;
+    }
+    stompws_config_free(config);
+    printf("version %s\n", stompws_version());
+
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL) {
+        perror("/proc/self/maps");
+        return 1;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, maps)) {
+        const char *path = strchr(line, '/');
+        if (path != NULL && strstr(path, "libstompws") != NULL) {
+            printf("loaded %s", path);
+            break;
+        }
+    }
+    fclose(maps);
+    return 0;
+}
+"#;
+
+/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
+/// ancestor of this test binary that cargo marked with CACHEDIR.TAG (this also finds a
+/// `build.target-dir` from a cargo config file), else `target`. As in tests/c_api.rs.
+fn target_dir(root: &Path) -> PathBuf {
+    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        return root.join(dir); // join keeps an absolute path as it is
+    }
+    if let Ok(exe) = env::current_exe() {
+        if let Some(dir) = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("CACHEDIR.TAG").is_file())
+        {
+            return dir.to_path_buf();
+        }
+    }
+    root.join("target")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the release library with the very command tests/c_api.rs, .ci/install and
+/// the Makefile use, so that none of them makes the others rebuild. A nested cargo is
+/// safe: `cargo test` releases its lock before it runs test binaries.
+fn build_release(root: &Path, target: &Path) {
+    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", target)
+        .args([
+            "rustc",
+            "--release",
+            "--lib",
+            "--",
+            "--print",
+            "native-static-libs",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run cargo");
+    assert!(
+        output.status.success(),
+        "cargo rustc --release --lib failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `cmd` with no input, killing it after `timeout`; returns (exit code, stdout,
+/// stderr). The code is None when a signal ended it.
+fn run(cmd: &mut Command, timeout: Duration) -> (Option<i32>, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not end within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), out.join().unwrap(), err.join().unwrap())
+}
+
+/// `dir` as the README writes it: relative to the crate root when it lies below it.
+fn as_given(root: &Path, dir: &Path) -> PathBuf {
+    dir.strip_prefix(root).unwrap_or(dir).to_path_buf()
+}
+
+/// Compiles APP against the library in `profile` (a directory such as target/release)
+/// with the README's command line, runs it from the crate root, and checks that it ran
+/// on that very library.
+fn link_and_run(profile: &Path, name: &str) {
+    let root = root();
+    let lib = profile.join("libstompws.so");
+    assert!(lib.is_file(), "{} was not built", lib.display());
+
+    // The library keeps its versioned SONAME: that is what installed copies need.
+    let (code, dynamic, err) = run(
+        Command::new("readelf").arg("-d").arg(&lib),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "readelf -d {} failed: {err}", lib.display());
+    assert!(
+        dynamic.contains("Library soname: [libstompws.so.0]"),
+        "{} has not the SONAME libstompws.so.0:\n{dynamic}",
+        lib.display()
+    );
+
+    let out = target_dir(&root).join("build-tree");
+    fs::create_dir_all(&out).unwrap();
+    let source = out.join(format!("{name}.c"));
+    fs::write(&source, APP).unwrap();
+    let exe = out.join(name);
+    let _ = fs::remove_file(&exe);
+
+    // cc app.c -Iinclude -Ltarget/release -lstompws -Wl,-rpath,$PWD/target/release
+    let mut cc = Command::new(env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cc.current_dir(&root)
+        .arg(&source)
+        .arg("-Iinclude")
+        .arg(format!("-L{}", as_given(&root, profile).display()))
+        .arg("-lstompws")
+        .arg(format!("-Wl,-rpath,{}", profile.display()))
+        .arg("-o")
+        .arg(&exe);
+    let (code, cc_out, cc_err) = run(&mut cc, Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{cc:?} failed:\n{cc_out}{cc_err}");
+
+    // As a user runs it: cargo gives test binaries an LD_LIBRARY_PATH with the test
+    // profile's directories, which the loader would search before the rpath.
+    let (code, stdout, stderr) = run(
+        Command::new(&exe)
+            .current_dir(&root)
+            .env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "{} did not run (a missing libstompws.so.0 link shows here as \"cannot open \
+         shared object file\"):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        exe.display()
+    );
+    let version = format!("version {}\n", env!("CARGO_PKG_VERSION"));
+    assert!(stdout.contains(&version), "no {version:?} in:\n{stdout}");
+    let loaded = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("loaded "))
+        .unwrap_or_else(|| panic!("no libstompws in the program's maps:\n{stdout}"));
+    assert_eq!(
+        fs::canonicalize(loaded.trim()).ok(),
+        fs::canonicalize(&lib).ok(),
+        "the program loaded {loaded}, not the build tree's {}",
+        lib.display()
+    );
+    // The link build.rs made, relative, so the tree may move as a whole.
+    let link = profile.join("libstompws.so.0");
+    assert_eq!(
+        fs::read_link(&link).ok(),
+        Some(PathBuf::from("libstompws.so")),
+        "{} is not the link libstompws.so.0 -> libstompws.so that build.rs makes",
+        link.display()
+    );
+    eprintln!("{name}: linked against {}, {stdout}", profile.display());
+}
+
+/// Taken by each test: under `cargo test --release` both use target/release, and the
+/// release build of one must not relink the library while the other loads it.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[test]
+fn release_build_tree_links_and_runs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = root();
+    let target = target_dir(&root);
+    build_release(&root, &target);
+    link_and_run(&target.join("release"), "app-release");
+}
+
+/// The profile this test was built in (target/debug under a plain `cargo test`): cargo
+/// built the library there, cdylib included, before running the test.
+#[test]
+fn test_profile_build_tree_links_and_runs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = env::current_exe().unwrap();
+    // <profile>/deps/build_tree-<hash>
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <profile>/deps");
+    link_and_run(profile, "app-test-profile");
+}

@@ -1,0 +1,193 @@
+//! valgrind as users run it: the C example `chat` under exactly
+//! `valgrind --leak-check=full --error-exitcode=1 --suppressions=include/stompws.supp`,
+//! against RabbitMQ over WebSocket, must exit 0.
+//!
+//! Without `--errors-for-leak-kinds=definite` valgrind also counts "possibly lost"
+//! blocks as errors, and the Rust standard library leaves one: the handle of each thread
+//! Rust did not start that is still alive at exit (include/stompws.supp says why it
+//! cannot be freed). The suppression file that is installed for users must cover it and
+//! nothing hides a real error, which this run shows end to end: the example subscribes
+//! with a receipt, sends two lines, receives them on the dispatch thread and
+//! disconnects, and every byte it allocated must be freed or suppressed.
+//!
+//! Needs RabbitMQ (`bash tests/brokers/rabbitmq.sh start`); skipped with a note when it
+//! does not answer, failed instead under `STOMPWS_REQUIRE_BROKERS=1`, like the other
+//! broker tests. `STOMPWS_SKIP_VALGRIND=1` skips it where valgrind is not installed, as
+//! in tests/c_api.rs. The program is built in `<target>/valgrind-plain/`.
+
+mod common;
+
+use std::env;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
+/// ancestor of this test binary that cargo marked with CACHEDIR.TAG (this also finds a
+/// `build.target-dir` from a cargo config file), else `target`. As in tests/c_api.rs.
+fn target_dir(root: &Path) -> PathBuf {
+    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        return root.join(dir); // join keeps an absolute path as it is
+    }
+    if let Ok(exe) = env::current_exe() {
+        if let Some(dir) = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("CACHEDIR.TAG").is_file())
+        {
+            return dir.to_path_buf();
+        }
+    }
+    root.join("target")
+}
+
+/// Builds the release library with the very command tests/c_api.rs, .ci/install and
+/// the Makefile use, so that none of them makes the others rebuild. A nested cargo is
+/// safe: `cargo test` releases its lock before it runs test binaries.
+fn build_release(root: &Path, target: &Path) {
+    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", target)
+        .args([
+            "rustc",
+            "--release",
+            "--lib",
+            "--",
+            "--print",
+            "native-static-libs",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run cargo");
+    assert!(
+        output.status.success(),
+        "cargo rustc --release --lib failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `cmd` with `stdin` as its input, killing it after `timeout`; returns (exit
+/// code, stdout, stderr). The code is None when a signal ended it.
+fn run(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> (Option<i32>, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // Dropping the pipe at the end gives the program its end of input.
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not end within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    (status.code(), out.join().unwrap(), err.join().unwrap())
+}
+
+#[test]
+fn chat_passes_plain_valgrind_with_the_shipped_suppressions() {
+    let url = require!("STOMPWS_RABBITMQ_WS");
+    if env::var("STOMPWS_SKIP_VALGRIND").is_ok_and(|v| v == "1") {
+        eprintln!("skipping: valgrind runs skipped (STOMPWS_SKIP_VALGRIND=1)");
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = target_dir(&root);
+    build_release(&root, &target);
+    let release = target.join("release");
+
+    // Built as a user builds it against the build tree (the README's command line),
+    // with the warnings every example is kept clean of.
+    let out = target.join("valgrind-plain");
+    fs::create_dir_all(&out).unwrap();
+    let exe = out.join("chat");
+    let _ = fs::remove_file(&exe);
+    let mut cc = Command::new(env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cc.current_dir(&root)
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-pthread",
+            "-g",
+            "-O1",
+        ])
+        .arg("-Iinclude")
+        .arg("c-examples/chat.c")
+        .arg(format!("-L{}", release.display()))
+        .arg("-lstompws")
+        .arg(format!("-Wl,-rpath,{}", release.display()))
+        .arg("-o")
+        .arg(&exe);
+    let (code, cc_out, cc_err) = run(&mut cc, b"", Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{cc:?} failed:\n{cc_out}{cc_err}");
+
+    let topic = format!("/topic/{}", common::unique("stompws-valgrind-plain"));
+    let mut valgrind = Command::new("valgrind");
+    valgrind
+        .current_dir(&root)
+        // As a user runs it: without cargo's LD_LIBRARY_PATH for test binaries, which
+        // would load the test profile's library instead of the release one.
+        .env_remove("LD_LIBRARY_PATH")
+        .args([
+            "--leak-check=full",
+            "--error-exitcode=1",
+            "--suppressions=include/stompws.supp",
+        ])
+        .arg(&exe)
+        .args(["-u", &url, "-d", &topic, "-t", "10000"]);
+    let (code, stdout, stderr) = run(
+        &mut valgrind,
+        b"hello from C\nsecond line\n",
+        Duration::from_secs(600),
+    );
+    let report =
+        format!("{valgrind:?}: exit {code:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    // Exit 1 is both valgrind's error exit and the example's own failure; the summary
+    // says which.
+    assert!(
+        stderr.contains("ERROR SUMMARY: 0 errors"),
+        "valgrind found errors:\n{report}"
+    );
+    assert_eq!(code, Some(0), "{report}");
+    // The example did its work: both lines came back through the broker.
+    assert!(stdout.contains("<guest> hello from C"), "{report}");
+    assert!(stdout.contains("<guest> second line"), "{report}");
+    assert!(stderr.contains("2 sent, 2 received"), "{report}");
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("suppressed:") || l.contains("ERROR SUMMARY"))
+    {
+        eprintln!("{line}");
+    }
+}
