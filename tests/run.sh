@@ -184,12 +184,13 @@ run_cargo_tests() {
 }
 
 # What tests/c_api.rs runs besides the C compiler: valgrind, a C++ compiler for the header
-# check, make for the examples' Makefile, pkg-config for the installed library; and what
-# the failure tests use: iproute2 (`ip`) for the network partitions of tests/failures.rs.
+# check, make for the examples' Makefile, pkg-config and cmake for the installed library
+# (tests/install.rs); and what the failure tests use: iproute2 (`ip`) for the network
+# partitions of tests/failures.rs.
 setup_c_tools() {
 	say "C tools"
-	apt_install valgrind g++ make pkg-config iproute2 || return 1
-	log "valgrind, g++, make, pkg-config and iproute2 present"
+	apt_install valgrind g++ make pkg-config cmake iproute2 || return 1
+	log "valgrind, g++, make, pkg-config, cmake and iproute2 present"
 }
 
 main() {
