@@ -236,7 +236,9 @@ impl Config {
         self
     }
 
-    /// Trusts the certificates in this PEM file, in addition to the system's roots.
+    /// Trusts the certificates in this PEM file, in addition to the system's roots. A
+    /// path that does not exist makes connect fail with [`Error::InvalidArgument`],
+    /// whatever the URL's scheme (the C setter refuses it at once).
     pub fn tls_ca_file(mut self, pem_path: impl AsRef<Path>) -> Self {
         self.tls_ca_file = Some(pem_path.as_ref().to_path_buf());
         self
@@ -362,6 +364,15 @@ impl Config {
         for url in &self.failover_urls {
             crate::transport::parse_url(url)?;
         }
+        // Whatever the scheme: a missing file is a mistake even where it is not read
+        // (ws://, tcp://), and the C setters refuse it at once.
+        if let Some(path) = &self.tls_ca_file {
+            check_file("TLS CA file", path)?;
+        }
+        if let Some((cert, key)) = &self.tls_client_cert {
+            check_file("TLS client certificate", cert)?;
+            check_file("TLS client key", key)?;
+        }
         Ok(())
     }
 }
@@ -390,6 +401,15 @@ pub(crate) fn parse_versions(list: &str) -> Result<Vec<Version>> {
     }
     out.sort_by(|a, b| b.cmp(a));
     Ok(out)
+}
+
+/// A file named by a TLS setting exists: `"TLS CA file /x.pem: No such file or
+/// directory (os error 2)"` otherwise, from Rust (at connect) and C (at the setter)
+/// alike.
+pub(crate) fn check_file(what: &str, path: &Path) -> Result<()> {
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(|e| Error::invalid(format!("{what} {}: {e}", path.display())))
 }
 
 pub(crate) fn check_timeout(what: &str, d: Duration) -> Result<()> {
@@ -515,6 +535,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Config::new().host("/").validate().is_ok());
+        // A missing TLS file is refused whatever the scheme, with the C setter's text.
+        let missing = "/nonexistent/stompws-ca.pem";
+        let rust = Config::new().tls_ca_file(missing).validate().unwrap_err();
+        assert_eq!(
+            rust,
+            check_file("TLS CA file", Path::new(missing)).unwrap_err()
+        );
+        assert!(rust.to_string().contains(missing), "{rust}");
+        assert!(Config::new()
+            .tls_client_cert(missing, missing)
+            .validate()
+            .is_err());
         assert!(Config::new()
             .http_header("Bad Name", "x")
             .validate()

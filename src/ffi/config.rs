@@ -365,7 +365,7 @@ pub unsafe extern "C" fn stompws_config_set_tls_ca_file(
     with_config(config, |c| {
         // SAFETY: NULL or NUL-terminated per the contract.
         let p = unsafe { try_str(pem_path, "pem_path") }?;
-        check_file(p)?;
+        config::check_file("TLS CA file", p.as_ref())?;
         *c = std::mem::take(c).tls_ca_file(p);
         Ok(())
     })
@@ -390,8 +390,8 @@ pub unsafe extern "C" fn stompws_config_set_tls_client_cert(
                 try_str(key_pem_path, "key_pem_path")?,
             )
         };
-        check_file(cert)?;
-        check_file(key)?;
+        config::check_file("TLS client certificate", cert.as_ref())?;
+        config::check_file("TLS client key", key.as_ref())?;
         *c = std::mem::take(c).tls_client_cert(cert, key);
         Ok(())
     })
@@ -563,10 +563,4 @@ fn c_event(e: Event) -> stompws_event {
         Event::Disconnected => stompws_event::STOMPWS_EVENT_DISCONNECTED,
         Event::SubscriptionClosed => stompws_event::STOMPWS_EVENT_SUBSCRIPTION_CLOSED,
     }
-}
-
-fn check_file(path: &str) -> FfiResult<()> {
-    std::fs::metadata(path)
-        .map(|_| ())
-        .map_err(|e| Error::invalid(format!("{path}: {e}")).into())
 }

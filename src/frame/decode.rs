@@ -257,8 +257,14 @@ impl Decoder {
                         return Ok(None);
                     };
                     if nul != 0 {
+                        // Strict on purpose: past a wrong length, where this frame
+                        // ends and the next begins is unknown, and resuming at the next
+                        // NUL could deliver an altered body or a made-up frame.
                         return Err(Error::protocol(format!(
-                            "the {} frame's body of content-length {} is not followed by a NUL byte",
+                            "the {} frame's body of content-length {} is not followed by a \
+                             NUL byte: the body is longer than its content-length header \
+                             says (a server rewrote it without fixing the header, e.g. \
+                             Spring replacing bytes that are not UTF-8)",
                             self.command(),
                             self.content_length.unwrap_or_default()
                         )));

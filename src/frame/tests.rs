@@ -1543,3 +1543,18 @@ fn body_read_into_the_frame_buffer_matches_decode() {
     assert!(d.decode(&mut input).unwrap().is_none());
     assert!(d.body_spare(1).is_none());
 }
+
+#[test]
+fn a_body_longer_than_its_content_length_is_refused_naming_the_header() {
+    // What a server that replaced a byte that is not UTF-8 by U+FFFD (three bytes)
+    // without fixing content-length sends: the length ends inside the body. Refused
+    // (the frame boundary is lost), with a text that says which header was wrong.
+    let mut d = decoder(Some(Version::V1_2));
+    let mut input = &b"MESSAGE\ncontent-length:3\n\na\xef\xbf\xbdb\0"[..];
+    let msg = match d.decode(&mut input) {
+        Err(Error::Protocol(msg)) => msg,
+        other => panic!("{other:?}"),
+    };
+    assert!(msg.contains("content-length 3"), "{msg}");
+    assert!(msg.contains("longer than its content-length"), "{msg}");
+}

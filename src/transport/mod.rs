@@ -81,9 +81,9 @@ pub(crate) struct Opened {
 /// refused; [`Error::Protocol`] for an upgrade answer that is malformed or wrong.
 pub(crate) fn open(ep: &Endpoint, config: &Config, deadline: Instant) -> Result<Opened> {
     let _ = crate::error::take_detail(); // a stale one is not this attempt's
-    // The TLS context first: setting it up (OpenSSL's algorithm fetches, the CA file)
-    // is slow, many times so under valgrind, and a server's handshake timeout (5 s on
-    // RabbitMQ) runs from the TCP accept.
+                                         // The TLS context first: setting it up (OpenSSL's algorithm fetches, the CA file)
+                                         // is slow, many times so under valgrind, and a server's handshake timeout (5 s on
+                                         // RabbitMQ) runs from the TCP accept.
     let connector = tls_connector(ep, config)?;
     let tcp = tcp::connect(ep, deadline).map_err(|e| at_stage(e, Stage::Tcp, ep, config))?;
     finish(Box::new(tcp), connector, ep, config, deadline)

@@ -575,7 +575,9 @@ fn timeouts_leave_the_stage_and_peer() {
     let config = Config::new().connect_timeout(Duration::from_millis(300));
     let r = open(&ep, &config, Instant::now() + Duration::from_millis(300));
     assert_eq!(r.unwrap_err(), Error::Timeout);
-    let detail = crate::error::take_detail().map(|d| d.into_owned()).expect("a timeout leaves its detail");
+    let detail = crate::error::take_detail()
+        .map(|d| d.into_owned())
+        .expect("a timeout leaves its detail");
     assert!(
         detail.contains(&format!("127.0.0.1:{port}"))
             && detail.contains("WebSocket upgrade")
@@ -583,7 +585,11 @@ fn timeouts_leave_the_stage_and_peer() {
             && detail.contains(&format!("tcp://127.0.0.1:{port}")),
         "{detail}"
     );
-    assert_eq!(crate::error::take_detail().map(|d| d.into_owned()), None, "taken once");
+    assert_eq!(
+        crate::error::take_detail().map(|d| d.into_owned()),
+        None,
+        "taken once"
+    );
     stop_tx.send(()).unwrap();
     server.join().unwrap();
 
