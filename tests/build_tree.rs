@@ -9,7 +9,12 @@
 //! check from its own `/proc/self/maps` that the library it loaded is the build tree's,
 //! not an installed copy. No broker is needed.
 //!
+//! The complete example in the header's opening overview is compiled the same way, with
+//! the examples' warnings, and run against RabbitMQ (the broker rule of `tests/common`).
+//!
 //! Compiled programs go to `<target>/build-tree/`.
+
+mod common;
 
 use std::env;
 use std::fs;
@@ -247,4 +252,56 @@ fn test_profile_build_tree_links_and_runs() {
         .and_then(Path::parent)
         .expect("the test binary lives in <profile>/deps");
     link_and_run(profile, "app-test-profile");
+}
+
+/// The example of stompws.h's overview, as a reader would paste it: it compiles with
+/// every warning an error, and sends and receives a message.
+#[test]
+fn header_overview_example_compiles_and_runs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = root();
+    let header = fs::read_to_string(root.join("include/stompws.h")).unwrap();
+    let start = header.find(" * Example:").expect("the overview's example");
+    let end = header[start..]
+        .find(" * The functions below")
+        .expect("the end of the example")
+        + start;
+    let example: String = header[start..end]
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix(" *"))
+        .map(|l| format!("{}\n", l.strip_prefix("   ").unwrap_or(l)))
+        .collect();
+    assert!(example.contains("int main(void)"), "{example}");
+    let Some(url) = common::url("STOMPWS_RABBITMQ_WS") else {
+        return;
+    };
+    // The example names the broker of a default RabbitMQ install; ours may differ.
+    let example = example.replace("ws://127.0.0.1:15674/ws", &url);
+    let target = target_dir(&root);
+    build_release(&root, &target);
+    let profile = target.join("release");
+    let out = target.join("build-tree");
+    fs::create_dir_all(&out).unwrap();
+    let source = out.join("overview.c");
+    fs::write(&source, &example).unwrap();
+    let exe = out.join("overview");
+    let mut cc = Command::new(env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cc.current_dir(&root)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .arg(&source)
+        .arg("-Iinclude")
+        .arg(format!("-L{}", profile.display()))
+        .arg("-lstompws")
+        .arg(format!("-Wl,-rpath,{}", profile.display()))
+        .arg("-o")
+        .arg(&exe);
+    let (code, cc_out, cc_err) = run(&mut cc, Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{cc:?} failed:\n{cc_out}{cc_err}\n{example}");
+    let (code, stdout, stderr) = run(
+        Command::new(&exe).env_remove("LD_LIBRARY_PATH"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "overview example:\n{stdout}{stderr}");
+    assert_eq!(stdout, "received hi\n", "{stderr}");
 }

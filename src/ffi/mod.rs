@@ -5,12 +5,19 @@
 //! inside the panic boundary of `boundary.rs`, so no panic crosses into C.
 
 mod boundary;
-mod client;
-mod config;
-mod message;
-mod subscription;
-mod transaction;
 mod types;
+
+// In this order, which is the header's (cbindgen follows it): an object's functions
+// come after those of the objects it is made from.
+mod config;
+
+mod client;
+
+mod subscription;
+
+mod message;
+
+mod transaction;
 
 use std::ffi::{c_char, CString};
 
