@@ -261,6 +261,7 @@ impl Client {
     where
         F: FnMut(&Message) + Send + 'static,
     {
+        self.shared().start_dispatch()?;
         let weak = Arc::downgrade(self.shared());
         let slot = CallbackSlot::new(Box::new(move |frame| {
             if let Some(shared) = weak.upgrade() {

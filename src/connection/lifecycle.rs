@@ -102,7 +102,11 @@ impl Session {
         if self.on_dispatch_thread() {
             return;
         }
-        let d = lock(&self.threads).dispatch.take();
+        let d = {
+            let mut threads = lock(&self.threads);
+            threads.dispatch_done = true; // none is started any more
+            threads.dispatch.take()
+        };
         if let Some(h) = d {
             let _ = h.join();
         }

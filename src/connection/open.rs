@@ -1,4 +1,5 @@
-//! Opening a session: the first link, then the I/O and dispatch threads.
+//! Opening a session: the first link, then the I/O thread; the dispatch thread when it
+//! is first needed.
 
 use std::sync::Arc;
 use std::thread;
@@ -23,8 +24,9 @@ use super::waker::{Timer, Waker};
 
 impl Session {
     /// Connects to the first endpoint that answers (each tried once, in order; see
-    /// `reconnect::connect_first`), or over the caller's stream, then starts the I/O and
-    /// dispatch threads.
+    /// `reconnect::connect_first`), or over the caller's stream, then starts the I/O
+    /// thread, and the dispatch thread when there is an event hook (else the first push
+    /// subscription starts it: see [`Session::start_dispatch`]).
     pub(crate) fn connect(
         endpoints: Vec<(String, Endpoint)>,
         io: Option<Box<dyn RawIo>>,
@@ -61,14 +63,10 @@ impl Session {
         let outbox = Outbox::new(est.writer, est.io.stream.socket_fd(), info.version);
         let read_side = ReadSide::new(est.reader, est.decoder, 1);
         let link = Link::new(outbox, read_side, waker, flush_timer);
-        let shared = Arc::new(Session::new(settings, link, Arc::clone(&jobs), info));
-        let d = Arc::clone(&shared);
-        let dispatch = thread::Builder::new()
-            .name("stompws-dispatch".into())
-            .spawn(move || dispatch::run(d, jobs))
-            .map_err(|e| Error::io("spawning the dispatch thread", &e))?;
-        *lock(&shared.dispatch_thread) = Some(dispatch.thread().id());
-        lock(&shared.threads).dispatch = Some(dispatch);
+        let shared = Arc::new(Session::new(settings, link, jobs, info));
+        if shared.settings.on_event.is_some() {
+            shared.start_dispatch()?;
+        }
         let s = Arc::clone(&shared);
         let io = thread::Builder::new()
             .name("stompws-io".into())
@@ -84,5 +82,24 @@ impl Session {
         }
         shared.event(Event::Connected, &url);
         Ok(shared)
+    }
+
+    /// Starts the dispatch thread unless it runs, or ran: the first push subscription
+    /// does, or connect when there is an event hook. Until then a connection costs one
+    /// thread, the I/O thread.
+    pub(crate) fn start_dispatch(self: &Arc<Session>) -> Result<()> {
+        let mut threads = lock(&self.threads);
+        if threads.dispatch.is_some() || threads.dispatch_done {
+            return Ok(());
+        }
+        let d = Arc::clone(self);
+        let jobs = Arc::clone(&self.jobs);
+        let dispatch = thread::Builder::new()
+            .name("stompws-dispatch".into())
+            .spawn(move || dispatch::run(d, jobs))
+            .map_err(|e| Error::io("spawning the dispatch thread", &e))?;
+        *lock(&self.dispatch_thread) = Some(dispatch.thread().id());
+        threads.dispatch = Some(dispatch);
+        Ok(())
     }
 }

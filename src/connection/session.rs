@@ -153,6 +153,8 @@ const LOST_TRANSACTION_MEMORY: usize = 1024;
 pub(super) struct Threads {
     pub(super) io: Option<JoinHandle<()>>,
     pub(super) dispatch: Option<JoinHandle<()>>,
+    /// The dispatch thread was stopped (or never started, and is not wanted any more).
+    pub(super) dispatch_done: bool,
 }
 
 /// The session: what `Client`, `Subscription`, `Message`, `Transaction` and the
@@ -211,6 +213,7 @@ impl Session {
             threads: Mutex::new(Threads {
                 io: None,
                 dispatch: None,
+                dispatch_done: false,
             }),
             disconnecting: Mutex::new(()),
             next_id: AtomicU64::new(0),
