@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs the shared STOMP benchmark harness (../shared/bench) with the stompws driver
-# (examples/bench_driver.rs) beside the raw limit drivers and the peer clients, and
-# prints the harness's table. The harness folder is read-only for us, so it is copied
-# to a scratch folder and our lines are added to its clients.tsv there.
+# Runs the shared STOMP benchmark harness (../shared/bench) with the stompws drivers
+# (examples/bench_driver.rs for the Rust API, benches/c/bench_driver.c for the C API)
+# beside the raw limit drivers and the peer clients, and prints the harness's table.
+# The harness folder is read-only for us, so it is copied to a scratch folder and our
+# lines are added to its clients.tsv there.
 #
 # Usage: benches/harness.sh            (all clients, all scenarios)
-#        CLIENTS="raw stompws" SCENARIOS="publish consume" REPS=3 benches/harness.sh
+#        CLIENTS="raw raw-tcp stompws stompws-tcp stompws-c stompws-c-tcp" \
+#            SCENARIOS="publish consume" REPS=3 benches/harness.sh
 #
-# The driver is built twice, and both run:
+# The Rust driver is built twice, and both run:
 # - `stompws`, `stompws-tcp`: `cargo build --release --no-default-features`, i.e. without
 #   the `tls` feature. The fixture speaks ws:// and tcp:// only, and the raw limit
 #   drivers link no TLS library either, so this is the like-for-like build.
@@ -16,6 +18,9 @@
 #   builds both libraries with BIND_NOW, so the loader reads their relocation tables,
 #   dirties their relocated data and binds their ~4,000 symbols at start-up, ~1.7 MB of
 #   resident memory before anything connects, TLS used or not.
+# The C driver, `stompws-c` and `stompws-c-tcp`, is built by benches/c/build.sh against
+# the static library of the build without `tls`, so it runs the same library code as
+# `stompws` through the C API.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +36,7 @@ cargo build --release --no-default-features --example bench_driver \
 DRIVER="$TARGET_DIR/bench-notls/release/examples/bench_driver"
 cargo build --release --example bench_driver --manifest-path "$ROOT/Cargo.toml" >&2
 TLS_DRIVER="$TARGET_DIR/release/examples/bench_driver"
+C_DRIVER=$(CARGO_TARGET_DIR="$TARGET_DIR" bash "$ROOT/benches/c/build.sh")
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -41,5 +47,7 @@ chmod -R u+w "$WORK"
     echo "stompws-tcp        tcp  $DRIVER"
     echo "stompws-tls        ws   $TLS_DRIVER"
     echo "stompws-tls-tcp    tcp  $TLS_DRIVER"
+    echo "stompws-c          ws   $C_DRIVER"
+    echo "stompws-c-tcp      tcp  $C_DRIVER"
 } >>"$WORK/clients.tsv"
 exec bash "$WORK/run.sh"
