@@ -114,7 +114,7 @@ fn deliver_message(shared: &Session, frame: Frame, batch: &mut Batch) {
         if let Some(d) = &shared.settings.debug {
             d(&format!(
                 "--- MESSAGE for subscription {} dropped: no such subscription is open \
-                 (Client::subscribe_unhandled receives such messages)",
+                 (a subscribe_unhandled subscription receives such messages)",
                 frame.header("subscription").unwrap_or("(none)")
             ));
         }

@@ -148,12 +148,12 @@ impl Session {
             }
             (std::mem::take(&mut st.receipts), reason)
         };
+        // The gate first: once the session says it is not connected, no send may
+        // succeed on the dead link.
+        lock(&self.link.outbox).link_lost();
         self.live_epoch.store(0, Ordering::Release);
         // Dropping the senders wakes every receipt waiter at once with "disconnected".
         drop(receipts);
-        {
-            lock(&self.link.outbox).link_lost();
-        }
         self.link.space.notify_all();
         if let End::ServerError { message, .. } = end {
             self.event(Event::ServerError, message);
@@ -262,6 +262,8 @@ impl Session {
     /// reports the events. After an outage (reconnect gave up), the loss was reported
     /// already.
     pub(super) fn finish(&self, end: End) {
+        // The gate first: once the session says it is not connected, no send succeeds.
+        lock(&self.link.outbox).close();
         self.live_epoch.store(0, Ordering::Release);
         let (receipts, subs, closing, reason, was_up) = {
             let mut st = lock(&self.state);

@@ -265,9 +265,11 @@ impl Session {
     /// [`Error::Disconnected`], with why for `stompws_last_error`: the close reason, or
     /// during a reconnect outage the loss being repaired. Callable under any lock.
     pub(crate) fn disconnected(&self) -> Error {
+        // The reason alone: a C program prints it after stompws_result_str's
+        // "disconnected".
         match lock(&self.reason).as_deref() {
-            Some(r) => crate::error::note_detail(format!("disconnected: {r}")),
-            None => crate::error::note_detail("disconnected"),
+            Some(r) => crate::error::note_detail(r.to_string()),
+            None => crate::error::note_detail("not connected"),
         }
         Error::Disconnected
     }
