@@ -8,6 +8,10 @@
  * prints both lines, and then disconnects.
  *
  * Open two terminals and run ./chat in both to talk to yourself.
+ *
+ * It works on RabbitMQ, ActiveMQ and Spring's `@EnableWebSocketMessageBroker` (point -u
+ * at the raw WebSocket path of the endpoint, e.g. ws://host:8080/chat/websocket for a
+ * SockJS endpoint, and -d at a /topic/ destination of its broker).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "example.h"
@@ -59,12 +63,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "connected to %s (STOMP %s)\n", o.url, stompws_client_version(client));
 
     /* A topic drops what is sent while nobody listens, so the subscription must be in
-     * place before the first line goes out: the receipt header makes this call wait
-     * until the broker confirms it. */
-    const stompws_header subscribe_headers[] = { { "receipt", "chat-subscribed" } };
-    r = stompws_client_subscribe_callback(client, o.destination, STOMPWS_ACK_MODE_AUTO,
-                                          subscribe_headers, 1, on_message, &chat,
-                                          &subscription);
+     * place before the first line goes out. No receipt is needed for that: a broker
+     * handles one connection's frames in order, so our SUBSCRIBE is in place before our
+     * first SEND. And none is asked for, because Spring's simple broker answers no
+     * receipt but DISCONNECT's: the call would wait the whole receipt timeout, fail
+     * with TIMEOUT and take the subscription back (UNSUBSCRIBE). */
+    r = stompws_client_subscribe_callback(client, o.destination, STOMPWS_ACK_MODE_AUTO, NULL, 0,
+                                          on_message, &chat, &subscription);
     if (r != STOMPWS_RESULT_OK) {
         example_fail("subscribe", r);
         goto out;

@@ -15,6 +15,7 @@
 //! Compiled programs go to `<target>/c-tests/`.
 
 mod common;
+mod fake;
 
 use std::collections::BTreeSet;
 use std::env;
@@ -611,6 +612,7 @@ fn examples_build_with_their_makefile() {
         "callback",
         "binary",
         "resilient",
+        "rpc",
     ] {
         let exe = build.join(example);
         assert!(exe.is_file(), "make did not build {}", exe.display());
@@ -652,6 +654,17 @@ fn c_api_suite() {
 #[test]
 fn c_reconnect_suite() {
     let program = Program::build("test_reconnect", &["tests/c/test_reconnect.c"], ALL_MODES);
+    for out in program.run_modes(ALL_MODES, &[], b"") {
+        assert_suite_passed(&out);
+    }
+}
+
+/// Issue 12's texts of `stompws_last_error`, as a user reads them, and the argument
+/// rules of subscribe_unhandled and stompws_client_unsubscribe (`tests/c/test_quirks.c`),
+/// against the scripted peers of `tests/c/fake_server.h` and its own: no broker needed.
+#[test]
+fn c_quirks_suite() {
+    let program = Program::build("test_quirks", &["tests/c/test_quirks.c"], ALL_MODES);
     for out in program.run_modes(ALL_MODES, &[], b"") {
         assert_suite_passed(&out);
     }
@@ -720,6 +733,66 @@ fn example_chat_round_trips_stdin() {
         out.assert_stdout("<guest> second line");
         out.assert_stderr("2 sent, 2 received");
     });
+}
+
+/// chat.c against a server that plays Spring's simple broker (DESIGN.md §7: no receipt
+/// but DISCONNECT's, no `server` header): its lines come back, and it does not wait for
+/// a receipt Spring never sends.
+#[test]
+fn example_chat_against_spring() {
+    let program = Program::build("chat", &["c-examples/chat.c"], ALL_MODES);
+    let modes = ALL_MODES
+        .iter()
+        .filter(|&&mode| mode != Mode::Valgrind || valgrind_wanted());
+    for &mode in modes {
+        let server = fake::spring(|mut p| {
+            p.handshake("1.2", "0,0");
+            let seen = p.serve_simple_broker();
+            let subscribe = seen
+                .iter()
+                .find(|f| f.command == "SUBSCRIBE")
+                .expect("chat did not subscribe");
+            assert_eq!(subscribe.header("destination"), Some("/topic/chat"));
+            let sends = seen.iter().filter(|f| f.command == "SEND").count();
+            assert_eq!(sends, 2, "{:?}", seen.iter().map(|f| &f.command));
+            assert!(p.spring_ended.is_none());
+        });
+        let started = Instant::now();
+        let out = program.run(
+            mode,
+            &["-u", &server.url, "-d", "/topic/chat", "-t", "10000"],
+            b"hello from Spring\nsecond line\n",
+        );
+        server.join();
+        out.assert_stdout("<guest> hello from Spring");
+        out.assert_stdout("<guest> second line");
+        out.assert_stderr("2 sent, 2 received");
+        eprintln!("chat against Spring ({mode:?}): {:?}", started.elapsed());
+    }
+}
+
+/// rpc.c: request/reply over RabbitMQ's temporary reply queues, over ws and tcp; every
+/// reply came with its correlation-id (else it exits 1), and it prints the median.
+#[test]
+fn example_rpc_request_reply() {
+    let program = Program::build("rpc", &["c-examples/rpc.c"], ALL_MODES);
+    for url in [rabbitmq_ws(), rabbitmq_tcp()].into_iter().flatten() {
+        for &mode in ALL_MODES {
+            if mode == Mode::Valgrind && !valgrind_wanted() {
+                continue;
+            }
+            let queue = unique("queue", "rpc", mode);
+            let out = program.run(mode, &["-u", &url, "-d", &queue, "-n", "20"], b"");
+            for i in 1..=20 {
+                out.assert_stdout(&format!("reply {i} of 20 ("));
+                out.assert_stdout(&format!("re: request {i}\n"));
+            }
+            out.assert_stdout("20 replies of 20, median round trip ");
+            out.assert_stderr("responder answered 20 requests");
+            let median = out.stdout.lines().last().unwrap_or("");
+            eprintln!("rpc {url} ({mode:?}): {median}");
+        }
+    }
 }
 
 #[test]

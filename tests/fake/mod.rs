@@ -13,7 +13,8 @@
 //! [`SPRING_MESSAGE_LIMIT`] bytes, and STOMP frames reassembled from as many messages as
 //! they come in (several frames in one message too), up to [`SPRING_FRAME_LIMIT`] bytes,
 //! beyond which it sends an ERROR and closes. Each frame records the sizes of the messages
-//! it came in ([`Seen::messages`]).
+//! it came in ([`Seen::messages`]). [`Peer::serve_simple_broker`] plays its simple broker:
+//! a SEND comes back as a MESSAGE to each subscription on its destination.
 //!
 //! [`tcp`] and [`ws`] serve one connection. [`tcp_many`] hands its script a [`Server`]
 //! that accepts connection after connection on one port (a client that reconnects), can
@@ -421,6 +422,56 @@ impl Peer {
     pub fn serve_until_disconnect(&mut self) -> Vec<Seen> {
         let mut seen = Vec::new();
         while let Some(f) = self.read_frame() {
+            self.receipt(&f);
+            let done = f.command == "DISCONNECT";
+            seen.push(f);
+            if done {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// Serves like a simple broker (Spring's `enableSimpleBroker`) until DISCONNECT:
+    /// each SUBSCRIBE is remembered, each UNSUBSCRIBE forgets its id, and each SEND goes
+    /// back as a MESSAGE to every subscription on its destination, with the SEND's other
+    /// headers (Spring's simple broker copies a SEND's native headers onto the MESSAGEs
+    /// it makes). Receipts as [`Peer::receipt`] answers them: in spring mode only
+    /// DISCONNECT's. Returns the frames read.
+    pub fn serve_simple_broker(&mut self) -> Vec<Seen> {
+        let mut subs: Vec<(String, String)> = Vec::new();
+        let mut seen = Vec::new();
+        let mut next_message = 0;
+        while let Some(f) = self.read_frame() {
+            match f.command.as_str() {
+                "SUBSCRIBE" => subs.push((
+                    f.header("id").unwrap_or("").to_string(),
+                    f.header("destination").unwrap_or("").to_string(),
+                )),
+                "UNSUBSCRIBE" => subs.retain(|(id, _)| Some(id.as_str()) != f.header("id")),
+                "SEND" => {
+                    let destination = f.header("destination").unwrap_or("");
+                    for (id, _) in subs.iter().filter(|(_, d)| d == destination) {
+                        next_message += 1;
+                        let mut frame = format!(
+                            "MESSAGE\ndestination:{destination}\nsubscription:{id}\n\
+                             message-id:m-{next_message}\ncontent-length:{}\n",
+                            f.body.len()
+                        );
+                        for (n, v) in &f.headers {
+                            if !["destination", "content-length", "receipt"].contains(&n.as_str()) {
+                                frame.push_str(&format!("{n}:{v}\n"));
+                            }
+                        }
+                        let mut bytes = frame.into_bytes();
+                        bytes.push(b'\n');
+                        bytes.extend_from_slice(&f.body);
+                        bytes.push(0);
+                        self.send(&bytes);
+                    }
+                }
+                _ => {}
+            }
             self.receipt(&f);
             let done = f.command == "DISCONNECT";
             seen.push(f);
