@@ -607,6 +607,31 @@ fn timeouts_leave_the_stage_and_peer() {
     assert_eq!(crate::error::take_detail().map(|d| d.into_owned()), None);
 }
 
+/// A server whose answer is there before OpenSSL first reads (it answers at once, not
+/// after the ClientHello): OpenSSL takes it in its first attempt, before any peek, and
+/// the text still says what answered, from what OpenSSL read.
+#[cfg(feature = "tls")]
+#[test]
+fn wss_to_a_port_that_answers_at_once_says_what_answered() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let Some(mut s) = accept_within(&listener, Duration::from_secs(10)) else {
+            return;
+        };
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        thread::sleep(Duration::from_millis(300));
+    });
+    // The answer is on the socket before the handshake starts.
+    thread::sleep(Duration::from_millis(100));
+    let ep = parse_url(&format!("wss://127.0.0.1:{port}/ws")).unwrap();
+    match open(&ep, &Config::new(), soon()) {
+        Err(Error::Tls(m)) => assert!(m.contains("plain HTTP"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    server.join().unwrap();
+}
+
 #[cfg(feature = "tls")]
 #[test]
 fn wss_to_a_plain_port_says_which_scheme_was_meant() {

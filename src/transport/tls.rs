@@ -1,6 +1,7 @@
 //! TLS for `wss://` and `ssl://`, through native-tls (OpenSSL on Linux).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub(crate) use native_tls::TlsConnector;
@@ -109,6 +110,12 @@ pub(crate) fn handshake(
 ) -> Result<Stream> {
     let peer = ep.peer();
     let fd = raw_fd_of(&io);
+    let noted = Arc::new(Mutex::new(Noted::default()));
+    let io: Box<dyn RawIo> = Box::new(Noting {
+        io,
+        noted: Arc::clone(&noted),
+        done: false,
+    });
     let mut attempt = connector.connect(&ep.host, io);
     // The server's first bytes, looked at (not taken) before OpenSSL reads them.
     let mut first_answer: Option<FirstAnswer> = None;
@@ -128,6 +135,9 @@ pub(crate) fn handshake(
             }
             Err(HandshakeError::Failure(e)) => {
                 let text = e.to_string();
+                // The peek shows more of the answer; when it came too late (OpenSSL read
+                // the answer in its first attempt), what OpenSSL read is noted.
+                let first_answer = first_answer.or_else(|| lock_noted(&noted).answer());
                 if let Some(plain) = first_answer.as_ref().and_then(|a| a.not_tls(ep)) {
                     return Err(Error::Tls(format!(
                         "TLS handshake with {peer} failed: {plain} (OpenSSL: {text})"
@@ -151,6 +161,74 @@ pub(crate) fn handshake(
                 )));
             }
         }
+    }
+}
+
+/// The server's first bytes as OpenSSL read them during the handshake.
+#[derive(Default)]
+struct Noted {
+    bytes: Vec<u8>,
+    /// The server closed before sending anything.
+    closed: bool,
+}
+
+impl Noted {
+    fn answer(&self) -> Option<FirstAnswer> {
+        if !self.bytes.is_empty() {
+            Some(FirstAnswer::Bytes(self.bytes.clone()))
+        } else if self.closed {
+            Some(FirstAnswer::Closed)
+        } else {
+            None
+        }
+    }
+}
+
+fn lock_noted(noted: &Mutex<Noted>) -> std::sync::MutexGuard<'_, Noted> {
+    noted.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many of the server's first bytes are noted.
+const NOTED: usize = 64;
+
+/// The stream under TLS, noting the first bytes the server sends, so that a failed
+/// handshake can say what answered instead of TLS. Once they are noted, a read costs
+/// one more branch.
+struct Noting {
+    io: Box<dyn RawIo>,
+    noted: Arc<Mutex<Noted>>,
+    done: bool,
+}
+
+impl std::io::Read for Noting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.io.read(buf)?;
+        if !self.done {
+            let mut noted = lock_noted(&self.noted);
+            if n == 0 && noted.bytes.is_empty() {
+                noted.closed = true;
+            }
+            let room = NOTED - noted.bytes.len();
+            noted.bytes.extend_from_slice(&buf[..n.min(room)]);
+            self.done = noted.bytes.len() >= NOTED || n == 0;
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Write for Noting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.io.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.io.flush()
+    }
+}
+
+impl std::os::fd::AsFd for Noting {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.as_fd()
     }
 }
 
