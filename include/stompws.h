@@ -934,7 +934,9 @@ const uint8_t *stompws_message_body(const struct stompws_message *message, size_
 /**
  * An owned copy of the message (e.g. to keep a callback's message): the caller frees it
  * with `stompws_message_free`. It shares the acknowledgement state of the original, so
- * the two together are acked at most once. NULL only if `message` is NULL.
+ * the two together are acked at most once. It is a counted reference to the same
+ * message, so the pointer may equal `message`: each handle is freed once, in any order,
+ * on any thread. NULL only if `message` is NULL. Any thread.
  *
  * # Safety
  * `message` is NULL or a live message.

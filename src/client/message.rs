@@ -43,6 +43,40 @@ impl Message {
         }
     }
 
+    /// The message as one pointer, for the C API's handles: the pointer owns what this
+    /// `Message` owned, until [`Message::from_raw`] takes it back. No allocation.
+    pub(crate) fn into_raw(self) -> *const () {
+        Arc::into_raw(self.inner).cast()
+    }
+
+    /// The same pointer, borrowed: valid while `self` lives.
+    pub(crate) fn as_raw(&self) -> *const () {
+        Arc::as_ptr(&self.inner).cast()
+    }
+
+    /// Takes back a pointer from [`Message::into_raw`] (or, wrapped in `ManuallyDrop`,
+    /// borrows one from [`Message::as_raw`]).
+    ///
+    /// # Safety
+    /// `raw` came from `into_raw` or `as_raw` and its message is alive; an owned one is
+    /// taken back at most once.
+    pub(crate) unsafe fn from_raw(raw: *const ()) -> Message {
+        Message {
+            // SAFETY: per the contract, a live pointer from Arc::into_raw/as_ptr.
+            inner: unsafe { Arc::from_raw(raw.cast::<Inner>()) },
+        }
+    }
+
+    /// The frame of a message given by its pointer, for as long as the caller says.
+    ///
+    /// # Safety
+    /// `raw` came from [`Message::into_raw`] or [`Message::as_raw`], and that message
+    /// lives at least as long as `'a`.
+    pub(crate) unsafe fn frame_of<'a>(raw: *const ()) -> &'a Frame {
+        // SAFETY: per the contract, `raw` points at a live Inner.
+        unsafe { &(*raw.cast::<Inner>()).frame }
+    }
+
     /// The frame's command: `"MESSAGE"`.
     pub fn command(&self) -> &str {
         self.inner.frame.command()

@@ -386,10 +386,10 @@ pub unsafe extern "C" fn stompws_client_subscribe_callback(
             c.client
                 .subscribe_callback(dest, ack_mode(ack)?, &headers, move |m: &Message| {
                     let ud = ud;
-                    let borrowed = stompws_message { msg: m.clone() };
+                    let borrowed = stompws_message::borrowing(m);
                     // SAFETY: the C caller promised a callable function and a userdata valid on
                     // the dispatch thread; the message lives until the call returns.
-                    unsafe { f(ud.0, &borrowed) }
+                    unsafe { f(ud.0, borrowed) }
                 })?;
         let handle = Box::new(stompws_subscription {
             id: cstring(sub.id()),

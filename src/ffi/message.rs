@@ -1,9 +1,11 @@
 //! `stompws_message_*`: reading a received message, acking and nacking it.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 use std::ptr;
 
-use super::boundary::{self, try_headers, try_ref, try_str, write_out, FfiResult};
+use crate::Message;
+
+use super::boundary::{self, try_headers, write_out, Fail, FfiResult};
 use super::types::{stompws_header, stompws_message, stompws_result};
 
 /// The frame's command, "MESSAGE"; NULL for NULL. Borrowed from the message: valid until
@@ -15,7 +17,8 @@ use super::types::{stompws_header, stompws_message, stompws_result};
 pub unsafe extern "C" fn stompws_message_command(message: *const stompws_message) -> *const c_char {
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live message, per the contract.
-        unsafe { message.as_ref() }.map_or(ptr::null(), |m| m.msg.frame().command_cstr().as_ptr())
+        unsafe { stompws_message::frame(message) }
+            .map_or(ptr::null(), |f| f.command_cstr().as_ptr())
     })
 }
 
@@ -29,8 +32,8 @@ pub unsafe extern "C" fn stompws_message_destination(
 ) -> *const c_char {
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live message, per the contract.
-        unsafe { message.as_ref() }
-            .and_then(|m| m.msg.frame().header_cstr("destination"))
+        unsafe { stompws_message::frame(message) }
+            .and_then(|f| f.header_cstr(b"destination"))
             .map_or(ptr::null(), |c| c.as_ptr())
     })
 }
@@ -47,15 +50,16 @@ pub unsafe extern "C" fn stompws_message_header(
 ) -> *const c_char {
     boundary::getter(ptr::null(), || {
         // SAFETY: per the contract above.
-        let (Some(m), Ok(name)) = (unsafe { message.as_ref() }, unsafe {
-            try_str(name, "name")
-        }) else {
+        let Some(frame) = (unsafe { stompws_message::frame(message) }) else {
             return ptr::null();
         };
-        m.msg
-            .frame()
-            .header_cstr(name)
-            .map_or(ptr::null(), |c| c.as_ptr())
+        if name.is_null() {
+            return ptr::null();
+        }
+        // SAFETY: not NULL, and NUL-terminated per the contract. Compared as bytes: a
+        // name that is not UTF-8 matches no header, as it did when it was refused.
+        let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+        frame.header_cstr(name).map_or(ptr::null(), |c| c.as_ptr())
     })
 }
 
@@ -67,7 +71,7 @@ pub unsafe extern "C" fn stompws_message_header(
 pub unsafe extern "C" fn stompws_message_header_count(message: *const stompws_message) -> usize {
     // SAFETY: NULL or a live message, per the contract.
     boundary::getter(0, || {
-        unsafe { message.as_ref() }.map_or(0, |m| m.msg.frame().header_count())
+        unsafe { stompws_message::frame(message) }.map_or(0, |f| f.header_count())
     })
 }
 
@@ -85,13 +89,13 @@ pub unsafe extern "C" fn stompws_message_header_at(
 ) -> stompws_result {
     boundary::result(|| {
         // SAFETY: NULL or a live message, per the contract.
-        let m = unsafe { try_ref(message, "message") }?;
+        let frame = unsafe { stompws_message::frame(message) }.ok_or(Fail::Null("message"))?;
         boundary::check_out(name, "name")?;
         boundary::check_out(value, "value")?;
-        let (n, v) = m.msg.frame().header_at_cstr(index).ok_or_else(|| {
+        let (n, v) = frame.header_at_cstr(index).ok_or_else(|| {
             crate::Error::invalid(format!(
                 "header index {index} is past the end ({} headers)",
-                m.msg.frame().header_count()
+                frame.header_count()
             ))
         })?;
         // SAFETY: both checked non-NULL above; written only on success.
@@ -117,7 +121,7 @@ pub unsafe extern "C" fn stompws_message_body(
 ) -> *const u8 {
     boundary::getter(ptr::null(), || {
         // SAFETY: NULL or a live message, per the contract.
-        let body = unsafe { message.as_ref() }.map(|m| m.msg.frame().body_with_nul());
+        let body = unsafe { stompws_message::frame(message) }.map(|f| f.body_with_nul());
         if !len.is_null() {
             // SAFETY: non-NULL and writable per the contract.
             unsafe { len.write(body.map_or(0, |b| b.len() - 1)) };
@@ -128,7 +132,9 @@ pub unsafe extern "C" fn stompws_message_body(
 
 /// An owned copy of the message (e.g. to keep a callback's message): the caller frees it
 /// with `stompws_message_free`. It shares the acknowledgement state of the original, so
-/// the two together are acked at most once. NULL only if `message` is NULL.
+/// the two together are acked at most once. It is a counted reference to the same
+/// message, so the pointer may equal `message`: each handle is freed once, in any order,
+/// on any thread. NULL only if `message` is NULL. Any thread.
 ///
 /// # Safety
 /// `message` is NULL or a live message.
@@ -138,8 +144,8 @@ pub unsafe extern "C" fn stompws_message_clone(
 ) -> *mut stompws_message {
     boundary::getter(ptr::null_mut(), || {
         // SAFETY: NULL or a live message, per the contract.
-        unsafe { message.as_ref() }.map_or(ptr::null_mut(), |m| {
-            Box::into_raw(Box::new(stompws_message { msg: m.msg.clone() }))
+        unsafe { stompws_message::message(message) }.map_or(ptr::null_mut(), |m| {
+            stompws_message::owning(Message::clone(&m))
         })
     })
 }
@@ -190,14 +196,14 @@ unsafe fn settle(
     // SAFETY: per the callers' contract.
     let (m, headers) = unsafe {
         (
-            try_ref(message, "message")?,
+            stompws_message::message(message).ok_or(Fail::Null("message"))?,
             try_headers(headers, header_count)?,
         )
     };
     if ack {
-        m.msg.ack(&headers)?;
+        m.ack(&headers)?;
     } else {
-        m.msg.nack(&headers)?;
+        m.nack(&headers)?;
     }
     Ok(())
 }
@@ -212,8 +218,8 @@ unsafe fn settle(
 pub unsafe extern "C" fn stompws_message_free(message: *mut stompws_message) {
     boundary::void(|| {
         if !message.is_null() {
-            // SAFETY: a pointer from Box::into_raw, freed once, per the contract.
-            drop(unsafe { Box::from_raw(message) });
+            // SAFETY: an owned handle (Message::into_raw), freed once, per the contract.
+            drop(unsafe { Message::from_raw(message.cast_const().cast()) });
         }
     })
 }

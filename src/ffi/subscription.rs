@@ -48,7 +48,7 @@ pub unsafe extern "C" fn stompws_subscription_receive(
                 .recv_timeout(Duration::from_millis(u64::from(timeout_ms)))?
         };
         // SAFETY: checked non-NULL above; written only on success.
-        unsafe { write_out(out, Box::into_raw(Box::new(stompws_message { msg }))) };
+        unsafe { write_out(out, stompws_message::owning(msg)) };
         Ok(())
     })
 }

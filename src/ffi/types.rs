@@ -139,7 +139,46 @@ pub struct stompws_subscription {
 /// `stompws_message_free`; the one passed to a callback is borrowed for the call.
 #[allow(non_camel_case_types)]
 pub struct stompws_message {
-    pub(crate) msg: Message,
+    // Never instantiated: a handle is the pointer of a `Message` (`Message::into_raw`),
+    // so receiving one allocates nothing beyond the message itself.
+    _opaque: [u8; 0],
+}
+
+impl stompws_message {
+    /// The handle that owns `msg`: freed by `stompws_message_free`.
+    pub(crate) fn owning(msg: Message) -> *mut stompws_message {
+        msg.into_raw().cast_mut().cast()
+    }
+
+    /// A handle that borrows `msg` for as long as `msg` lives (a callback's message).
+    pub(crate) fn borrowing(msg: &Message) -> *const stompws_message {
+        msg.as_raw().cast()
+    }
+
+    /// The frame of the message behind a handle; `None` for NULL.
+    ///
+    /// # Safety
+    /// `handle` is NULL or a live handle, which outlives `'a`.
+    pub(crate) unsafe fn frame<'a>(
+        handle: *const stompws_message,
+    ) -> Option<&'a crate::frame::Frame> {
+        // SAFETY: per the contract, a live handle is a pointer from Message::into_raw/as_raw.
+        (!handle.is_null()).then(|| unsafe { Message::frame_of(handle.cast()) })
+    }
+
+    /// The message behind a handle, borrowed; `None` for NULL.
+    ///
+    /// # Safety
+    /// `handle` is NULL or a live handle from `owning` or `borrowing`; what is borrowed
+    /// from the result stays valid while the handle does.
+    pub(crate) unsafe fn message(
+        handle: *const stompws_message,
+    ) -> Option<std::mem::ManuallyDrop<Message>> {
+        // SAFETY: a live handle is a pointer from Message::into_raw/as_raw; ManuallyDrop
+        // keeps the handle's reference where it is.
+        (!handle.is_null())
+            .then(|| std::mem::ManuallyDrop::new(unsafe { Message::from_raw(handle.cast()) }))
+    }
 }
 
 /// A transaction. Created by `stompws_client_begin`, freed by

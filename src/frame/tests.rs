@@ -776,7 +776,7 @@ fn headers_added_after_the_body_go_before_it() {
     assert_eq!(headers(&f), [("a", "1"), ("x\u{FFFD}", "é")]);
     assert_eq!(f.body(), b"b\0dy");
     assert_eq!(f.body_with_nul(), b"b\0dy\0");
-    assert_eq!(f.header_cstr("a"), Some(c"1"));
+    assert_eq!(f.header_cstr(b"a"), Some(c"1"));
     assert_eq!(
         f,
         Frame::new("SEND")
@@ -798,9 +798,9 @@ fn frame_c_strings() {
         .with_header("", "")
         .with_header("a", "2");
     assert_eq!(f.command_cstr(), c"MESSAGE");
-    assert_eq!(f.header_cstr("a"), Some(c"1"));
-    assert_eq!(f.header_cstr(""), Some(c""));
-    assert_eq!(f.header_cstr("b"), None);
+    assert_eq!(f.header_cstr(b"a"), Some(c"1"));
+    assert_eq!(f.header_cstr(b""), Some(c""));
+    assert_eq!(f.header_cstr(b"b"), None);
     assert_eq!(f.header_at_cstr(0), Some((c"a", c"1")));
     assert_eq!(f.header_at_cstr(1), Some((c"", c"")));
     assert_eq!(f.header_at_cstr(2), Some((c"a", c"2")));

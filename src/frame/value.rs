@@ -241,11 +241,17 @@ impl Frame {
     /// The value of the first header called `name` (names are case-sensitive), as STOMP
     /// says repeated headers are to be read.
     pub fn header(&self, name: &str) -> Option<&str> {
+        let (start, end) = self.header_span(name.as_bytes())?;
+        Self::found(self.text(), start, end, name)
+    }
+
+    /// Where the value of the first header called `wanted` is in `text()`: its start,
+    /// and its end, where its NUL is.
+    #[inline]
+    fn header_span(&self, wanted: &[u8]) -> Option<(usize, usize)> {
         // On the receive path for every message (subscription routing, the caller's
         // own lookups): the indexed headers first, whose ends are known, then a scan.
-        let text = self.text();
-        let bytes = text.as_bytes();
-        let wanted = name.as_bytes();
+        let bytes = self.text().as_bytes();
         // Where `name\0` would be at `at`, and the name at `at` is `wanted` or longer.
         let is_wanted = |at: usize| {
             let rest = &bytes[at..];
@@ -255,7 +261,7 @@ impl Frame {
         for &end in self.index.ends() {
             let end = usize::from(end);
             if is_wanted(pos) {
-                return Self::found(text, pos + wanted.len() + 1, end - 1, name);
+                return Some((pos + wanted.len() + 1, end - 1));
             }
             pos = end;
         }
@@ -270,7 +276,7 @@ impl Frame {
             let value_start = pos + name_len + 1;
             let value_end = value_start + scan::find_nul_or(0, &bytes[value_start..])?;
             if hit {
-                return Self::found(text, value_start, value_end, name);
+                return Some((value_start, value_end));
             }
             pos = value_end + 1;
         }
@@ -329,11 +335,13 @@ impl Frame {
         cstr_at(self.text(), 0)
     }
 
-    /// The first header called `name`, as a C string borrowed from the frame.
-    pub(crate) fn header_cstr(&self, name: &str) -> Option<&CStr> {
-        self.header_offsets()
-            .find(|&(n, v)| &self.text()[n..v - 1] == name)
-            .map(|(_, v)| cstr_at(self.text(), v))
+    /// The first header called `name` (bytes, as C gives them: no UTF-8 check needed to
+    /// compare), as a C string borrowed from the frame. Found through the header index
+    /// like [`Frame::header`].
+    pub(crate) fn header_cstr(&self, name: &[u8]) -> Option<&CStr> {
+        let (start, end) = self.header_span(name)?;
+        // The value ends at its NUL (`end`), so the C string is exactly the value.
+        CStr::from_bytes_with_nul(&self.text().as_bytes()[start..=end]).ok()
     }
 
     /// The `index`th header as C strings borrowed from the frame.

@@ -352,7 +352,8 @@ static void test_ack_per_version(void)
             goto next;
         CHECK(body_is(message, "ack me"));
         clone = stompws_message_clone(message);
-        CHECK(clone != NULL && clone != message && body_is(clone, "ack me"));
+        /* A counted reference: it may be the same pointer, and each is freed once. */
+        CHECK(clone != NULL && body_is(clone, "ack me"));
         const stompws_header receipt = { "receipt", "ack-receipt" };
         CHECK_OK(stompws_message_ack(message, &receipt, 1));
         CHECK_RESULT(stompws_message_ack(message, NULL, 0), STOMPWS_RESULT_INVALID_ARGUMENT);

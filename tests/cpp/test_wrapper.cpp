@@ -620,8 +620,8 @@ void test_message_copies_outlive_original()
         std::optional<Message> second = sub.receive(5s);
         if (!CHECK(original.has_value() && second.has_value()))
             return;
-        copy = *original; // stompws_message_clone
-        CHECK(copy->native_handle() != original->native_handle());
+        copy = *original; // stompws_message_clone: a counted reference, freed on its own
+        CHECK(copy->native_handle() != nullptr);
         assigned = *second;
         assigned = *original; // copy assignment replaces (and frees) the held message
         CHECK_EQ(assigned->body().size(), binary.size());
