@@ -386,7 +386,9 @@ impl Outbox {
 
     /// Encodes one frame, in the link's version and framing, behind what is queued.
     /// Returns its debug line when `debug`.
-    #[inline]
+    // Always inlined into the send path, where a call of its own cost a prologue and
+    // argument moves per frame.
+    #[inline(always)]
     pub(crate) fn encode(
         &mut self,
         command: &str,
