@@ -31,6 +31,19 @@ impl From<Error> for Fail {
 
 pub(crate) type FfiResult<T> = Result<T, Fail>;
 
+/// Clears the thread's last error on entry of a call (and a detail noted by an earlier
+/// one that was not this call's), touching nothing when it is clear already: every
+/// receive of a consumer comes here.
+#[inline]
+fn clear_last_error() {
+    LAST_ERROR.with(|l| {
+        if !l.borrow().is_empty() {
+            *l.borrow_mut() = String::new();
+        }
+    });
+    let _ = crate::error::take_detail();
+}
+
 fn set_last_error(detail: String) {
     LAST_ERROR.with(|l| *l.borrow_mut() = detail);
 }
@@ -38,8 +51,7 @@ fn set_last_error(detail: String) {
 /// Runs the body of a fallible export: clears the last error, catches panics, and
 /// turns the outcome into a `stompws_result` (recording the detail of a failure).
 pub(crate) fn result(f: impl FnOnce() -> FfiResult<()>) -> stompws_result {
-    set_last_error(String::new());
-    let _ = crate::error::take_detail(); // not this call's
+    clear_last_error();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => stompws_result::STOMPWS_RESULT_OK,
         Ok(Err(Fail::Null(what))) => {
