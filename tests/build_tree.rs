@@ -18,12 +18,10 @@ mod common;
 
 use std::env;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The program users would write first: the version, a config made and freed. It then
 /// prints which libstompws file the loader mapped.
@@ -111,37 +109,10 @@ fn build_release(root: &Path, target: &Path) {
 /// Runs `cmd` with no input, killing it after `timeout`; returns (exit code, stdout,
 /// stderr). The code is None when a signal ended it.
 fn run(cmd: &mut Command, timeout: Duration) -> (Option<i32>, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not end within {timeout:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    (status.code(), out.join().unwrap(), err.join().unwrap())
+    let what = format!("{cmd:?}");
+    let out = common::program::run(cmd, b"", timeout, what);
+    assert!(!out.timed_out, "{}", out.report());
+    (out.status, out.stdout, out.stderr)
 }
 
 /// `dir` as the README writes it: relative to the crate root when it lies below it.

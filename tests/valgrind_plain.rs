@@ -19,11 +19,9 @@ mod common;
 
 use std::env;
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
 /// ancestor of this test binary that cargo marked with CACHEDIR.TAG (this also finds a
@@ -72,44 +70,10 @@ fn build_release(root: &Path, target: &Path) {
 /// Runs `cmd` with `stdin` as its input, killing it after `timeout`; returns (exit
 /// code, stdout, stderr). The code is None when a signal ended it.
 fn run(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> (Option<i32>, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    // Dropping the pipe at the end gives the program its end of input.
-    let writer = thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not end within {timeout:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let _ = writer.join();
-    (status.code(), out.join().unwrap(), err.join().unwrap())
+    let what = format!("{cmd:?}");
+    let out = common::program::run(cmd, stdin, timeout, what);
+    assert!(!out.timed_out, "{}", out.report());
+    (out.status, out.stdout, out.stderr)
 }
 
 #[test]

@@ -22,6 +22,7 @@
 
 pub mod cluster;
 pub mod netns;
+pub mod program;
 pub mod proxy;
 pub mod restart;
 
