@@ -19,7 +19,7 @@ mod common;
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -58,54 +58,6 @@ int main(void)
 }
 "#;
 
-/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
-/// ancestor of this test binary that cargo marked with CACHEDIR.TAG (this also finds a
-/// `build.target-dir` from a cargo config file), else `target`. As in tests/c_api.rs.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root.join(dir); // join keeps an absolute path as it is
-    }
-    if let Ok(exe) = env::current_exe() {
-        if let Some(dir) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    root.join("target")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the release library with the very command tests/c_api.rs, .ci/install and
-/// the Makefile use, so that none of them makes the others rebuild. A nested cargo is
-/// safe: `cargo test` releases its lock before it runs test binaries.
-fn build_release(root: &Path, target: &Path) {
-    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", target)
-        .args([
-            "rustc",
-            "--release",
-            "--lib",
-            "--",
-            "--print",
-            "native-static-libs",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run cargo");
-    assert!(
-        output.status.success(),
-        "cargo rustc --release --lib failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Runs `cmd` with no input, killing it after `timeout`; returns (exit code, stdout,
 /// stderr). The code is None when a signal ended it.
 fn run(cmd: &mut Command, timeout: Duration) -> (Option<i32>, String, String) {
@@ -124,7 +76,7 @@ fn as_given(root: &Path, dir: &Path) -> PathBuf {
 /// with the README's command line, runs it from the crate root, and checks that it ran
 /// on that very library.
 fn link_and_run(profile: &Path, name: &str) {
-    let root = root();
+    let root = common::library::root();
     let lib = profile.join("libstompws.so");
     assert!(lib.is_file(), "{} was not built", lib.display());
 
@@ -140,7 +92,7 @@ fn link_and_run(profile: &Path, name: &str) {
         lib.display()
     );
 
-    let out = target_dir(&root).join("build-tree");
+    let out = common::library::target_dir(&root).join("build-tree");
     fs::create_dir_all(&out).unwrap();
     let source = out.join(format!("{name}.c"));
     fs::write(&source, APP).unwrap();
@@ -205,9 +157,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 #[test]
 fn release_build_tree_links_and_runs() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let root = root();
-    let target = target_dir(&root);
-    build_release(&root, &target);
+    let root = common::library::root();
+    let target = common::library::target_dir(&root);
+    common::library::build_release_library(&root, &target);
     link_and_run(&target.join("release"), "app-release");
 }
 
@@ -230,7 +182,7 @@ fn test_profile_build_tree_links_and_runs() {
 #[test]
 fn header_overview_example_compiles_and_runs() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let root = root();
+    let root = common::library::root();
     let header = fs::read_to_string(root.join("include/stompws.h")).unwrap();
     let start = header.find(" * Example:").expect("the overview's example");
     let end = header[start..]
@@ -249,8 +201,8 @@ fn header_overview_example_compiles_and_runs() {
     };
     // The example names the broker of a default RabbitMQ install; ours may differ.
     let example = example.replace("ws://127.0.0.1:15674/ws", &url);
-    let target = target_dir(&root);
-    build_release(&root, &target);
+    let target = common::library::target_dir(&root);
+    common::library::build_release_library(&root, &target);
     let profile = target.join("release");
     let out = target.join("build-tree");
     fs::create_dir_all(&out).unwrap();

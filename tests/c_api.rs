@@ -69,53 +69,11 @@ fn library() -> &'static Library {
     LIBRARY.get_or_init(build_library)
 }
 
-/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
-/// ancestor of this test binary that cargo marked with CACHEDIR.TAG (this also finds a
-/// `build.target-dir` from a cargo config file), else `target`.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root.join(dir); // join keeps an absolute path as it is
-    }
-    if let Ok(exe) = env::current_exe() {
-        if let Some(dir) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    root.join("target")
-}
-
 fn build_library() -> Library {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = target_dir(&root);
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // A nested cargo is safe here: `cargo test` releases the build directory lock before
-    // it runs test binaries. `cargo rustc` with `--print native-static-libs` both builds
-    // the library (rlib, cdylib, staticlib) and says what the static one needs; cargo
-    // replays that note when the build is fresh. .ci/install runs the same command, so
-    // neither makes the other rebuild.
-    let output = Command::new(&cargo)
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target)
-        .args([
-            "rustc",
-            "--release",
-            "--lib",
-            "--",
-            "--print",
-            "native-static-libs",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run cargo");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "cargo rustc --release --lib failed:\n{stderr}"
-    );
+    let target = common::library::target_dir(&root);
+    let cargo = common::library::cargo();
+    let stderr = common::library::build_release_library(&root, &target);
     let native_static_libs = stderr
         .lines()
         .rev()

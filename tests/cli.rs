@@ -38,30 +38,12 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------
 // The program, built once per test process.
 
-/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
-/// ancestor of this test binary that cargo marked with CACHEDIR.TAG, else `target`.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root.join(dir); // join keeps an absolute path as it is
-    }
-    if let Ok(exe) = env::current_exe() {
-        if let Some(dir) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    root.join("target")
-}
-
 fn program() -> &'static Path {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
     PROGRAM.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let target = target_dir(&root);
-        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target = common::library::target_dir(&root);
+        let cargo = common::library::cargo();
         // A nested cargo is safe: `cargo test` releases the build directory lock before
         // it runs test binaries.
         let output = Command::new(&cargo)

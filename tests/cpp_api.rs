@@ -20,7 +20,7 @@ mod common;
 
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -71,50 +71,10 @@ fn library() -> &'static Library {
     LIBRARY.get_or_init(build_library)
 }
 
-/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
-/// ancestor of this test binary that cargo marked with CACHEDIR.TAG, else `target`.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root.join(dir); // join keeps an absolute path as it is
-    }
-    if let Ok(exe) = env::current_exe() {
-        if let Some(dir) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    root.join("target")
-}
-
 fn build_library() -> Library {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = target_dir(&root);
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The very command of tests/c_api.rs and .ci/install (a nested cargo is safe: `cargo
-    // test` releases the build directory lock before it runs test binaries). Another
-    // command, or other flags, would rebuild the library under the others' feet.
-    let output = Command::new(&cargo)
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target)
-        .args([
-            "rustc",
-            "--release",
-            "--lib",
-            "--",
-            "--print",
-            "native-static-libs",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run cargo");
-    assert!(
-        output.status.success(),
-        "cargo rustc --release --lib failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let target = common::library::target_dir(&root);
+    common::library::build_release_library(&root, &target);
     let release = target.join("release");
     let out = target.join("cpp-tests");
     let link_dir = out.join("lib");

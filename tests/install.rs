@@ -24,38 +24,17 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::library::{root, target_dir};
+
 /// The C program is built with what pkg-config says plus these, which it must pass.
 const CFLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"];
 
 /// How long one of the built programs may run (connect, send, receive, disconnect).
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
-/// ancestor of this test binary that cargo marked with CACHEDIR.TAG, else `target`
-/// (as tests/c_api.rs finds it, so both use one release build).
-fn target_dir() -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root().join(dir);
-    }
-    if let Ok(exe) = env::current_exe() {
-        if let Some(dir) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    root().join("target")
-}
-
 /// An empty `<target>/install-tests/<name>`.
 fn work_dir(name: &str) -> PathBuf {
-    let dir = target_dir().join("install-tests").join(name);
+    let dir = target_dir(&root()).join("install-tests").join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
@@ -96,7 +75,7 @@ fn make(args: &[&str]) -> String {
             "CARGO",
             env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
         )
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", target_dir(&root()))
         .env_remove("DESTDIR")
         .env_remove("PREFIX");
     let out = run_tool(&mut cmd, &format!("make {}", args.join(" ")));

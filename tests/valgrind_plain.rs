@@ -19,53 +19,9 @@ mod common;
 
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
-
-/// The target directory of the running `cargo test`: `CARGO_TARGET_DIR`, else the
-/// ancestor of this test binary that cargo marked with CACHEDIR.TAG (this also finds a
-/// `build.target-dir` from a cargo config file), else `target`. As in tests/c_api.rs.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root.join(dir); // join keeps an absolute path as it is
-    }
-    if let Ok(exe) = env::current_exe() {
-        if let Some(dir) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return dir.to_path_buf();
-        }
-    }
-    root.join("target")
-}
-
-/// Builds the release library with the very command tests/c_api.rs, .ci/install and
-/// the Makefile use, so that none of them makes the others rebuild. A nested cargo is
-/// safe: `cargo test` releases its lock before it runs test binaries.
-fn build_release(root: &Path, target: &Path) {
-    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", target)
-        .args([
-            "rustc",
-            "--release",
-            "--lib",
-            "--",
-            "--print",
-            "native-static-libs",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run cargo");
-    assert!(
-        output.status.success(),
-        "cargo rustc --release --lib failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Runs `cmd` with `stdin` as its input, killing it after `timeout`; returns (exit
 /// code, stdout, stderr). The code is None when a signal ended it.
@@ -84,8 +40,8 @@ fn chat_passes_plain_valgrind_with_the_shipped_suppressions() {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = target_dir(&root);
-    build_release(&root, &target);
+    let target = common::library::target_dir(&root);
+    common::library::build_release_library(&root, &target);
     let release = target.join("release");
 
     // Built as a user builds it against the build tree (the README's command line),

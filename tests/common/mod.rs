@@ -21,6 +21,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod library;
 pub mod netns;
 pub mod program;
 pub mod proxy;
