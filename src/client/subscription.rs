@@ -124,7 +124,7 @@ impl Subscription {
         // it itself instead of waiting to be handed the message (see connection/leader.rs).
         let answer = self.shared.wait_for(
             deadline,
-            Wait::InPoll,
+            Wait::Stream,
             &mut || !queue.is_empty(),
             &mut |wait| match queue.recv(wait) {
                 Err(Empty::Timeout) => None,

@@ -177,16 +177,18 @@ pub(crate) enum Wait {
     /// In the read itself (see `socket.rs`): for one answer, a receipt, where it saves
     /// a system call per round trip.
     InRead,
-    /// In `poll`, then a read that does not wait: for messages, which tend to come in
-    /// streams, where reads that waited themselves cost a consumer of large messages
-    /// clearly more CPU time.
-    InPoll,
+    /// For messages: in the read itself too, which is what a consumer paced by its
+    /// broker does most (a message now and then, each read a wake-up), except while the
+    /// rest of a large body is on its way. That comes in many pieces, and reads that
+    /// waited for each piece themselves cost a consumer of large messages clearly more
+    /// CPU time than `poll` and a read that does not wait.
+    Stream,
 }
 
 /// Reads the socket as the leader until `done` holds, the deadline passes or the
 /// session ends, then gives the leader role back.
 ///
-/// Each turn is one read. With [`Wait::InRead`] the read waits for data itself (no
+/// Each turn is one read. When `how` says so, the read waits for data itself (no
 /// `poll` first) for about `socket::WAIT_SLICE`, after which the session and the
 /// deadline are looked at again. Otherwise, and with less than `socket::WAIT_BOUND`
 /// (the longest such a read can take) left before the deadline, `poll` waits (at most
@@ -207,7 +209,11 @@ fn lead_until(
                 break;
             }
             let left = deadline - now;
-            let wait = how == Wait::InRead && left >= socket::WAIT_BOUND;
+            let wait = left >= socket::WAIT_BOUND
+                && match how {
+                    Wait::InRead => true,
+                    Wait::Stream => !rs.in_large_body(),
+                };
             if !wait {
                 match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {
                     Ok(true) => {}

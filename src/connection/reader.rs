@@ -129,6 +129,13 @@ impl ReadSide {
         }
     }
 
+    /// Whether the rest of a large body is on its way: its bytes come in many pieces,
+    /// and a reader does better to wait for them in `poll` than in the read (see
+    /// `leader.rs`).
+    pub(crate) fn in_large_body(&self) -> bool {
+        self.decoder.body_missing() >= DIRECT_BODY
+    }
+
     /// Reads from `src` until it would block, decoding and delivering as it goes.
     /// Returns true when it stopped after [`READS_PER_TURN`] reads (more may wait,
     /// e.g. bytes OpenSSL holds that poll cannot see).

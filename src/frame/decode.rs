@@ -182,6 +182,15 @@ impl Decoder {
         result
     }
 
+    /// How many bytes of a `content-length` body are still to come; 0 between frames,
+    /// in the head, or in a body without `content-length`.
+    pub(crate) fn body_missing(&self) -> usize {
+        match self.state {
+            State::Body { remaining } => remaining,
+            _ => 0,
+        }
+    }
+
     /// Room for the rest of a `content-length` body whose head is decoded and of
     /// which at least `min` bytes are still to come: the spare capacity of the frame's
     /// own buffer, exactly as long as the bytes missing. A reader may read from the

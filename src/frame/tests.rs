@@ -1542,6 +1542,26 @@ fn body_read_into_the_frame_buffer_matches_decode() {
     let mut input = &b"\nno length"[..];
     assert!(d.decode(&mut input).unwrap().is_none());
     assert!(d.body_spare(1).is_none());
+    assert_eq!(d.body_missing(), 0);
+}
+
+#[test]
+fn body_missing_counts_down_a_content_length_body_only() {
+    let mut d = decoder(Some(Version::V1_2));
+    assert_eq!(d.body_missing(), 0, "between frames");
+    let mut input = &b"MESSAGE\nsubscription:0\ncontent-len"[..];
+    assert!(d.decode(&mut input).unwrap().is_none());
+    assert_eq!(d.body_missing(), 0, "in the head");
+    let mut input = &b"gth:100\n\n0123456789"[..];
+    assert!(d.decode(&mut input).unwrap().is_none());
+    assert_eq!(d.body_missing(), 90);
+    let rest = [b'x'; 90];
+    let mut input = &rest[..];
+    assert!(d.decode(&mut input).unwrap().is_none());
+    assert_eq!(d.body_missing(), 0, "only the NUL is left");
+    let mut input = &b"\0"[..];
+    assert!(matches!(d.decode(&mut input).unwrap(), Some(Decoded::Frame(_))));
+    assert_eq!(d.body_missing(), 0);
 }
 
 #[test]
