@@ -83,18 +83,29 @@ pub(super) fn find_escaped(bytes: &[u8], cr: bool) -> Option<usize> {
 }
 
 /// Whether `bytes` holds `needle`. Without early exit: for the ~100 bytes of a frame's
-/// head, where the answer is nearly always no, fewer branches beat stopping early.
+/// head, where the answer is nearly always no, fewer branches beat stopping early. A
+/// tail shorter than a word is read as the last eight bytes, overlapping bytes already
+/// looked at (no call out to `memchr`, which costs more than the rest on a short header).
 #[inline]
 pub(super) fn contains(needle: u8, bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().fold(false, |found, &b| found | (b == needle));
+    }
     let pattern = ONES * u64::from(needle);
+    let word = |chunk: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        u64::from_le_bytes(word)
+    };
     let mut chunks = bytes.chunks_exact(8);
     let mut found = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        found |= zero_bytes(u64::from_le_bytes(word) ^ pattern);
+        found |= zero_bytes(word(chunk) ^ pattern);
     }
-    found != 0 || chunks.remainder().contains(&needle)
+    if !chunks.remainder().is_empty() {
+        found |= zero_bytes(word(&bytes[bytes.len() - 8..]) ^ pattern);
+    }
+    found != 0
 }
 
 /// Whether every byte of `bytes` is ASCII: one OR per word. The std version costs

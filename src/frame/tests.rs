@@ -1560,7 +1560,10 @@ fn body_missing_counts_down_a_content_length_body_only() {
     assert!(d.decode(&mut input).unwrap().is_none());
     assert_eq!(d.body_missing(), 0, "only the NUL is left");
     let mut input = &b"\0"[..];
-    assert!(matches!(d.decode(&mut input).unwrap(), Some(Decoded::Frame(_))));
+    assert!(matches!(
+        d.decode(&mut input).unwrap(),
+        Some(Decoded::Frame(_))
+    ));
     assert_eq!(d.body_missing(), 0);
 }
 
