@@ -204,7 +204,7 @@ impl Client {
         let shared = self.shared();
         check_destination(destination)?;
         shared.check_headers("SEND", headers, &["destination", "content-length"])?;
-        shared.check_headers("SEND", &[("destination", destination)], &[])?;
+        shared.check_own_header("SEND", "destination", destination)?;
         shared.request(
             "SEND",
             &[("destination", destination)],
@@ -283,7 +283,7 @@ impl Client {
         let shared = self.shared();
         check_destination(destination)?;
         shared.check_headers("SUBSCRIBE", headers, &["destination", "ack"])?;
-        shared.check_headers("SUBSCRIBE", &[("destination", destination)], &[])?;
+        shared.check_own_header("SUBSCRIBE", "destination", destination)?;
         let (id, rest): (String, Vec<(&str, &str)>) = match headers.iter().find(|(n, _)| *n == "id")
         {
             Some(&(_, id)) => (
@@ -387,7 +387,7 @@ impl Client {
             ));
         }
         shared.check_headers("UNSUBSCRIBE", headers, &["id"])?;
-        shared.check_headers("UNSUBSCRIBE", &[("id", id)], &[])?;
+        shared.check_own_header("UNSUBSCRIBE", "id", id)?;
         shared.unsubscribe_id(id, headers)
     }
 
@@ -404,7 +404,7 @@ impl Client {
         if id.is_empty() {
             return Err(Error::invalid("a transaction id may not be empty"));
         }
-        shared.check_headers("BEGIN", &[("transaction", id)], &[])?;
+        shared.check_own_header("BEGIN", "transaction", id)?;
         let epoch = shared.begin(id)?;
         Ok(Transaction::new(Arc::clone(shared), id.to_string(), epoch))
     }

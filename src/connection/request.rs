@@ -134,7 +134,10 @@ impl Session {
         let sent = self.enqueue_frame_on(
             epoch,
             |w| {
-                for &(n, v) in own.iter().chain(library_receipt.iter()).chain(headers) {
+                for &(n, v) in own.iter().chain(library_receipt.iter()) {
+                    w.own_header(n, v);
+                }
+                for &(n, v) in headers {
                     w.header(n, v);
                 }
                 if content_length {

@@ -18,7 +18,7 @@ use crossbeam_channel::Sender;
 use crate::config::{DebugFn, EventFn};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::frame::{check_header, Frame};
+use crate::frame::{check_header, check_value, Frame};
 
 use super::callback::{CallbackSlot, Job, QueueStats};
 use super::idmap::IdMap;
@@ -302,6 +302,12 @@ impl Session {
             check_header(name, value, self.info().version, command)?;
         }
         Ok(())
+    }
+
+    /// Checks the value the caller gives for a header the library names itself (a
+    /// destination, an id): see [`check_value`].
+    pub(crate) fn check_own_header(&self, command: &str, name: &str, value: &str) -> Result<()> {
+        check_value(name, value, self.info().version, command)
     }
 
     /// Whether the subscription `id` created as `seq` is still active.

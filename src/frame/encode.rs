@@ -91,6 +91,18 @@ impl<'a> FrameWriter<'a> {
         self
     }
 
+    /// [`FrameWriter::header`] for a name of the library's own, which needs no escape
+    /// (`destination`, `id`, `receipt`): only the value is escaped.
+    #[inline]
+    pub(crate) fn own_header(&mut self, name: &str, value: &str) -> &mut Self {
+        debug_assert!(find_escaped(name.as_bytes(), true).is_none(), "{name:?}");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b':');
+        self.write_escaped(value.as_bytes());
+        self.out.push(b'\n');
+        self
+    }
+
     /// Appends `content-length:len` without allocating.
     pub fn content_length(&mut self, len: usize) -> &mut Self {
         self.out.extend_from_slice(b"content-length:");

@@ -61,5 +61,5 @@ pub use decode::Decoder;
 pub use decoded::{Decoded, Limits};
 pub use encode::FrameWriter;
 pub use value::Frame;
-pub(crate) use version::escapes_headers;
 pub use version::{check_header, Version};
+pub(crate) use version::{check_value, escapes_headers};

@@ -970,6 +970,37 @@ fn check_header_rules() {
     }
 }
 
+#[test]
+fn check_value_judges_a_value_as_check_header_does() {
+    for v in ALL_VERSIONS {
+        for command in ["SEND", "SUBSCRIBE", "CONNECT"] {
+            for value in ["/queue/a", "x\0y", "x\ny", "a\rb", "a:b\\c", ""] {
+                assert_eq!(
+                    version::check_value("destination", value, v, command),
+                    check_header("destination", value, v, command),
+                    "{value:?} on {v:?} {command}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn own_header_writes_the_name_as_it_is_and_escapes_the_value() {
+    for v in ALL_VERSIONS {
+        for value in ["/queue/a", "a:b\nc\\d\re"] {
+            let (mut own, mut any) = (Vec::new(), Vec::new());
+            let mut w = FrameWriter::new(&mut own, "SEND", v);
+            w.own_header("destination", value);
+            w.finish(b"");
+            let mut w = FrameWriter::new(&mut any, "SEND", v);
+            w.header("destination", value);
+            w.finish(b"");
+            assert_eq!(own, any, "{value:?} on {v:?}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- properties
 
 fn version() -> impl Strategy<Value = Version> {

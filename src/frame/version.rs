@@ -86,38 +86,62 @@ pub fn check_header(name: &str, value: &str, version: Version, command: &str) ->
         )));
     }
     if scan::contains(0, value.as_bytes()) {
-        return Err(Error::invalid(format!(
-            "value of header {name:?} contains a NUL byte, which STOMP cannot carry"
-        )));
+        return Err(nul_in_value(name));
     }
     if escapes_headers(version, command) {
         return Ok(());
     }
-    let unescaped = || {
-        if version == Version::V1_0 {
-            "on STOMP 1.0, which does not escape headers".to_string()
-        } else {
-            format!("in a {command} frame, whose headers are never escaped")
-        }
-    };
     let line_break = |s: &str| s.contains(['\r', '\n']);
     if line_break(name) {
         return Err(Error::invalid(format!(
             "header name {name:?} contains a line break, which cannot be sent {}",
-            unescaped()
+            unescaped(version, command)
         )));
     }
     if line_break(value) {
-        return Err(Error::invalid(format!(
-            "value of header {name:?} contains a line break, which cannot be sent {}",
-            unescaped()
-        )));
+        return Err(line_break_in_value(name, version, command));
     }
     if name.contains(':') {
         return Err(Error::invalid(format!(
             "header name {name:?} contains ':', which cannot be sent {}",
-            unescaped()
+            unescaped(version, command)
         )));
     }
     Ok(())
+}
+
+/// [`check_header`] for a header whose name is the library's own, which is known to pass:
+/// only `value` is looked at. Same rules, same errors.
+pub(crate) fn check_value(name: &str, value: &str, version: Version, command: &str) -> Result<()> {
+    if scan::contains(0, value.as_bytes()) {
+        return Err(nul_in_value(name));
+    }
+    if escapes_headers(version, command) || !value.contains(['\r', '\n']) {
+        return Ok(());
+    }
+    Err(line_break_in_value(name, version, command))
+}
+
+#[cold]
+fn nul_in_value(name: &str) -> Error {
+    Error::invalid(format!(
+        "value of header {name:?} contains a NUL byte, which STOMP cannot carry"
+    ))
+}
+
+#[cold]
+fn line_break_in_value(name: &str, version: Version, command: &str) -> Error {
+    Error::invalid(format!(
+        "value of header {name:?} contains a line break, which cannot be sent {}",
+        unescaped(version, command)
+    ))
+}
+
+/// Why a frame's headers are not escaped, for error texts.
+fn unescaped(version: Version, command: &str) -> String {
+    if version == Version::V1_0 {
+        "on STOMP 1.0, which does not escape headers".to_string()
+    } else {
+        format!("in a {command} frame, whose headers are never escaped")
+    }
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Checks one harness run (benches/harness.sh) against the speed targets of the stompws
+drivers, and prints every repetition beside the medians.
+
+Usage: benches/check_targets.py RESULTS_DIR    (the folder with results.jsonl)
+
+Targets, each per transport (ws against `raw`, tcp against `raw-tcp`), for the Rust
+driver (`stompws`, `stompws-tcp`) and the C driver (`stompws-c`, `stompws-c-tcp`):
+- consume 128 B: msgs/s at least 0.9 x raw, and the C driver at least 0.95 x the Rust
+  driver of the same transport;
+- publish 128 B: at least 0.8 x raw;
+- publish and consume of large bodies (the run's largest size): at least 0.95 x raw;
+- rtt with client and fixture on the same core: p50 at most 1.15 x raw's;
+- peak RSS: at most 1.25 x raw's in the same scenario, size and placement.
+Ratios are of medians over the repetitions. A target whose rows are missing from the
+run is reported as not measured. Exit status: 0 when every measured target holds and
+none is missing, 1 otherwise.
+"""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+DRIVERS = {"ws": ("stompws", "stompws-c"), "tcp": ("stompws-tcp", "stompws-c-tcp")}
+RAW = {"ws": "raw", "tcp": "raw-tcp"}
+
+
+def load(folder):
+    rows = {}
+    for line in (Path(folder) / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if not r.get("ok"):
+            continue
+        key = (r["scenario"], r["size"], r["placement"], r["client"])
+        rows.setdefault(key, []).append(r)
+    for runs in rows.values():
+        runs.sort(key=lambda r: r["rep"])
+    return rows
+
+
+def spread(values, fmt):
+    return " ".join(fmt.format(v) for v in values)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    rows = load(sys.argv[1])
+    sizes = sorted({size for (_, size, _, _) in rows})
+    big = sizes[-1] if sizes else None
+    failed = 0
+    print("| target | client | transport | per repetition | median | raw median | ratio | limit | holds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    def check(name, scenario, size, placement, client, transport, field, limit, higher):
+        nonlocal failed
+        raw = rows.get((scenario, size, placement, RAW[transport]))
+        own = rows.get((scenario, size, placement, client))
+        if not raw or not own:
+            failed += 1
+            print(f"| {name} | {client} | {transport} | not measured | | | | | NO |")
+            return None
+        fmt = "{:,.0f}" if field == "msgs_per_s" else "{:.1f}"
+        if field == "maxrss_kb":
+            fmt = "{:,}"
+        vals = [r[field] for r in own]
+        med, raw_med = statistics.median(vals), statistics.median(r[field] for r in raw)
+        ratio = med / raw_med
+        holds = ratio >= limit if higher else ratio <= limit
+        failed += not holds
+        sign = ">=" if higher else "<="
+        print(f"| {name} | {client} | {transport} | {spread(vals, fmt)} | {fmt.format(med)} "
+              f"| {fmt.format(raw_med)} | {ratio:.3f} | {sign} {limit} | {'yes' if holds else 'NO'} |")
+        return med
+
+    for transport, (rust, c) in DRIVERS.items():
+        meds = {}
+        for client in (rust, c):
+            meds[client] = check("consume 128 B", "consume", 128, "split", client, transport,
+                                 "msgs_per_s", 0.9, True)
+        if meds[rust] and meds[c]:
+            ratio = meds[c] / meds[rust]
+            holds = ratio >= 0.95
+            failed += not holds
+            print(f"| consume 128 B, C vs Rust | {c} | {transport} | | {meds[c]:,.0f} "
+                  f"| (Rust) {meds[rust]:,.0f} | {ratio:.3f} | >= 0.95 | {'yes' if holds else 'NO'} |")
+        for client in (rust, c):
+            check("publish 128 B", "publish", 128, "split", client, transport, "msgs_per_s",
+                  0.8, True)
+            if big and big != 128:
+                for scenario in ("publish", "consume"):
+                    check(f"{scenario} {big // 1024} KiB", scenario, big, "split", client,
+                          transport, "msgs_per_s", 0.95, True)
+            check("rtt same core p50 us", "rtt", 128, "same-core", client, transport, "p50_us",
+                  1.15, False)
+    print()
+    print("| peak RSS (kB) | client | scenario | size | placement | per repetition | median | raw median | ratio | holds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (scenario, size, placement, client), runs in sorted(rows.items()):
+        transport = next((t for t, ds in DRIVERS.items() if client in ds), None)
+        if transport is None:
+            continue
+        raw = rows.get((scenario, size, placement, RAW[transport]))
+        if not raw:
+            continue
+        vals = [r["maxrss_kb"] for r in runs]
+        med, raw_med = statistics.median(vals), statistics.median(r["maxrss_kb"] for r in raw)
+        ratio = med / raw_med
+        holds = ratio <= 1.25
+        failed += not holds
+        print(f"| | {client} | {scenario} | {size} | {placement} | {spread(vals, '{:,}')} "
+              f"| {med:,.0f} | {raw_med:,.0f} | {ratio:.3f} | {'yes' if holds else 'NO'} |")
+    print()
+    print("all targets hold" if failed == 0 else f"{failed} target(s) missed or not measured")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
