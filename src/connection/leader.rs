@@ -178,10 +178,10 @@ pub(crate) enum Wait {
     /// a system call per round trip.
     InRead,
     /// For messages: in the read itself too, which is what a consumer paced by its
-    /// broker does most (a message now and then, each read a wake-up), except while the
-    /// rest of a large body is on its way. That comes in many pieces, and reads that
-    /// waited for each piece themselves cost a consumer of large messages clearly more
-    /// CPU time than `poll` and a read that does not wait.
+    /// broker does most (a message now and then, each read a wake-up), except while
+    /// large messages come (the rest of one, or the next after one). Those come in many
+    /// pieces, and reads that waited for each piece themselves cost a consumer of large
+    /// messages clearly more CPU time than `poll` and a read that does not wait.
     Stream,
 }
 
@@ -212,7 +212,7 @@ fn lead_until(
             let wait = left >= socket::WAIT_BOUND
                 && match how {
                     Wait::InRead => true,
-                    Wait::Stream => !rs.in_large_body(),
+                    Wait::Stream => !rs.in_large_bodies(),
                 };
             if !wait {
                 match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {

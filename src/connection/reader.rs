@@ -56,6 +56,8 @@ pub(crate) struct ReadSide {
     pub(crate) end: Option<End>,
     /// The link this side reads: every message is tagged with it.
     epoch: u64,
+    /// The last frame decoded had a large body (at least [`DIRECT_BODY`] bytes).
+    last_large: bool,
 }
 
 /// Where decoded frames go.
@@ -126,14 +128,15 @@ impl ReadSide {
             },
             end: None,
             epoch,
+            last_large: false,
         }
     }
 
-    /// Whether the rest of a large body is on its way: its bytes come in many pieces,
-    /// and a reader does better to wait for them in `poll` than in the read (see
-    /// `leader.rs`).
-    pub(crate) fn in_large_body(&self) -> bool {
-        self.decoder.body_missing() >= DIRECT_BODY
+    /// Whether large bodies are on their way: the rest of one, or, since the last frame
+    /// had one, likely the next. Their bytes come in many pieces, and a reader does
+    /// better to wait for them in `poll` than in the read (see `leader.rs`).
+    pub(crate) fn in_large_bodies(&self) -> bool {
+        self.last_large || self.decoder.body_missing() >= DIRECT_BODY
     }
 
     /// Reads from `src` until it would block, decoding and delivering as it goes.
@@ -215,6 +218,7 @@ impl ReadSide {
         let decoder = &mut self.decoder;
         let batch = &mut self.batch;
         let epoch = self.epoch;
+        let mut last_large = None;
         let outcome = self.framing.read(
             input,
             &mut |data| {
@@ -222,6 +226,7 @@ impl ReadSide {
                 while let Some(d) = decoder.decode(&mut data)? {
                     if let Decoded::Frame(mut f) = d {
                         f.set_epoch(epoch);
+                        last_large = Some(f.body().len() >= DIRECT_BODY);
                         if let Err(end) = sink.deliver(f, batch) {
                             stop = Some(end);
                             return Err(Error::Disconnected);
@@ -232,6 +237,9 @@ impl ReadSide {
             },
             &mut self.replies,
         );
+        if let Some(large) = last_large {
+            self.last_large = large;
+        }
         if let Some(end) = stop {
             return Err(end);
         }
