@@ -10,7 +10,10 @@
 # Like the Rust driver of the harness, the library is built without the `tls` feature
 # (the fixture speaks ws:// and tcp:// only) and linked statically: the comparison is
 # then of the two APIs over the same optimised library code, not of the dynamic loader.
-# The driver is compiled with -std=c11 -Wall -Wextra -Werror -pedantic. It goes to
+# It is linked with --gc-sections, as a program linking libstompws.a should be: the
+# archive holds every export and all of std that they may use, and without it the
+# linker keeps them all, whose pages then count in the driver's resident memory. The
+# driver is compiled with -std=c11 -Wall -Wextra -Werror -pedantic. It goes to
 # <target>/bench-notls/release/bench_driver_c.
 set -euo pipefail
 
@@ -45,5 +48,5 @@ native=$(rustc --crate-type staticlib --print native-static-libs \
 # shellcheck disable=SC2086 # CFLAGS and the native libraries are word lists
 "$CC" -std=c11 -Wall -Wextra -Werror -pedantic $CFLAGS -pthread \
     -I"$ROOT/include" "$ROOT/benches/c/bench_driver.c" \
-    -o "$OUT_DIR/bench_driver_c" "$OUT_DIR/libstompws.a" $native
+    -o "$OUT_DIR/bench_driver_c" "$OUT_DIR/libstompws.a" $native -Wl,--gc-sections
 echo "$OUT_DIR/bench_driver_c"
