@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::end::End;
 use super::handshake::IoParts;
-use super::outbox::{Gate, Outbox, LEADER_WINDOW};
+use super::outbox::{Gate, Outbox, LEADER_RECHECK, LEADER_WINDOW};
 use super::policy::Rounds;
 use super::reader::READS_PER_TURN;
 use super::reconnect;
@@ -161,11 +161,11 @@ impl<'a> Io<'a> {
                 ));
             }
             let next_beat = hb.next_wakeup();
-            let poll_socket = if unwritten {
-                true // not asleep: the outbox is not touched, leaders stay away
+            let (poll_socket, leading) = if unwritten {
+                (true, false) // not asleep: the outbox is not touched, leaders stay away
             } else {
                 match self.sleep(now, more_to_read) {
-                    Some(poll_socket) => poll_socket,
+                    Some(sleep) => sleep,
                     None => continue, // a caller queued more meanwhile
                 }
             };
@@ -178,8 +178,14 @@ impl<'a> Io<'a> {
                 timeout =
                     Some(timeout.map_or(BUSY_RECHECK, |t| t.clamp(LEADER_WINDOW, BUSY_RECHECK)));
             } else if !poll_socket {
-                // Off the socket: look again when the leader window may have closed.
-                timeout = Some(timeout.map_or(LEADER_WINDOW, |t| t.min(LEADER_WINDOW)));
+                // Off the socket: look again when the leader window may have closed, or
+                // while a caller leads, now and then (see LEADER_RECHECK).
+                let recheck = if leading {
+                    LEADER_RECHECK
+                } else {
+                    LEADER_WINDOW
+                };
+                timeout = Some(timeout.map_or(recheck, |t| t.min(recheck)));
             }
             let fd = poll_socket.then(|| self.parts.stream.raw_fd());
             let woke = match self.shared.link.poll(fd, unwritten, timeout) {
@@ -272,16 +278,18 @@ impl<'a> Io<'a> {
     }
 
     /// Marks the thread as sleeping unless the outbox has bytes (then `None`: don't
-    /// sleep), and whether to watch the socket ([`Outbox::io_sleep`]).
-    fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<bool> {
+    /// sleep); else whether to watch the socket ([`Outbox::io_sleep`]) and whether a
+    /// caller leads.
+    fn sleep(&mut self, now: Instant, more_to_read: bool) -> Option<(bool, bool)> {
         let mut ob = lock(&self.shared.link.outbox);
         let (poll_socket, notify) = ob.io_sleep(now, more_to_read, &mut self.wbuf);
+        let leading = ob.leading();
         self.wpos = self.wbuf.len();
         drop(ob);
         if notify {
             self.shared.link.space.notify_all();
         }
-        poll_socket
+        poll_socket.map(|p| (p, leading))
     }
 
     /// Writes until the buffer is empty or the socket would block.

@@ -61,6 +61,13 @@ const BURST: u32 = 4;
 /// How long the I/O thread stays off the socket after a RECEIPT, for a leader to come.
 pub(crate) const LEADER_WINDOW: Duration = Duration::from_millis(1);
 
+/// How often the I/O thread, off the socket while a caller leads, looks again whether
+/// it should watch the socket. A leader that gives the role back wakes it only when
+/// followers wait; without any, the I/O thread takes up the socket after this at most.
+/// Waking each `LEADER_WINDOW` instead cost a consumer that leads (or waits in a long
+/// receive) a thousand wake-ups of the I/O thread a second.
+pub(crate) const LEADER_RECHECK: Duration = Duration::from_millis(10);
+
 /// Who queues a frame, which decides how it reaches the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
@@ -793,6 +800,11 @@ impl Outbox {
         self.io_sleeping = true;
         self.io_polls_socket = poll_socket;
         (Some(poll_socket), notify)
+    }
+
+    /// Whether a caller reads the socket as the leader.
+    pub(crate) fn leading(&self) -> bool {
+        self.leader
     }
 
     /// The I/O thread is back from `poll` (woken by the flush timer when `timer_fired`).
