@@ -17,14 +17,13 @@ mod common;
 
 use std::env;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::library::{root, target_dir};
+use common::program;
 
 /// The C program is built with what pkg-config says plus these, which it must pass.
 const CFLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"];
@@ -87,51 +86,9 @@ fn make(args: &[&str]) -> String {
 /// Returns its standard output.
 fn run_program(exe: &Path, args: &[&str]) -> String {
     let what = format!("{} {}", exe.display(), args.join(" "));
-    // cargo test puts target/debug on LD_LIBRARY_PATH, ahead of the program's rpath: the
-    // installed program would load the build tree's debug library instead.
-    let mut child = Command::new(exe)
-        .env_remove("LD_LIBRARY_PATH")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let (status, timed_out) = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break (status, false);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break (child.wait().unwrap(), true);
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out_reader.join().unwrap();
-    let stderr = err_reader.join().unwrap();
-    assert!(
-        status.success() && !timed_out,
-        "{what}: {status}{}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        if timed_out {
-            ", killed after the timeout"
-        } else {
-            ""
-        }
-    );
-    stdout
+    let out = program::run(Command::new(exe).args(args), b"", RUN_TIMEOUT, what);
+    assert!(out.status == Some(0) && !out.timed_out, "{}", out.report());
+    out.stdout
 }
 
 /// `readelf -d` of a file.
