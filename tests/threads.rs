@@ -17,17 +17,26 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// "stompws-dispatch" as Linux keeps it: a thread's name is cut to 15 bytes.
 const DISPATCH: &str = "stompws-dispatc";
 
-/// The names of this process's threads that stompws started.
-fn stompws_threads() -> Vec<String> {
-    let mut names = Vec::new();
+/// This process's threads: each one's `/proc` folder and name.
+fn threads() -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let comm = task.unwrap().path().join("comm");
-        if let Ok(name) = std::fs::read_to_string(comm) {
-            if name.starts_with("stompws-") {
-                names.push(name.trim().to_string());
-            }
+        let path = task.unwrap().path();
+        // A thread that ended meanwhile has no comm any more: skipped.
+        if let Ok(name) = std::fs::read_to_string(path.join("comm")) {
+            found.push((path, name.trim().to_string()));
         }
     }
+    found
+}
+
+/// The names of this process's threads that stompws started.
+fn stompws_threads() -> Vec<String> {
+    let mut names: Vec<String> = threads()
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| name.starts_with("stompws-"))
+        .collect();
     names.sort();
     names
 }
@@ -107,14 +116,11 @@ fn an_idle_client_costs_one_thread_and_a_callback_starts_the_second() {
 fn thread_dir(name: &str) -> std::path::PathBuf {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mut found = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let path = task.unwrap().path();
-            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-            if comm.trim() == name {
-                found.push(path);
-            }
-        }
+        let mut found: Vec<_> = threads()
+            .into_iter()
+            .filter(|(_, n)| n == name)
+            .map(|(path, _)| path)
+            .collect();
         if found.len() == 1 || Instant::now() > deadline {
             assert_eq!(found.len(), 1, "threads named {name}: {found:?}");
             return found.remove(0);
