@@ -85,10 +85,7 @@ impl<'a> FrameWriter<'a> {
     /// produces a frame the peer will misread.
     pub fn header(&mut self, name: &str, value: &str) -> &mut Self {
         self.write_escaped(name.as_bytes());
-        self.out.push(b':');
-        self.write_escaped(value.as_bytes());
-        self.out.push(b'\n');
-        self
+        self.value(value)
     }
 
     /// [`FrameWriter::header`] for a name of the library's own, which needs no escape
@@ -97,6 +94,12 @@ impl<'a> FrameWriter<'a> {
     pub(crate) fn own_header(&mut self, name: &str, value: &str) -> &mut Self {
         debug_assert!(find_escaped(name.as_bytes(), true).is_none(), "{name:?}");
         self.out.extend_from_slice(name.as_bytes());
+        self.value(value)
+    }
+
+    /// The rest of a header line after its name: `:`, the escaped value, line feed.
+    #[inline]
+    fn value(&mut self, value: &str) -> &mut Self {
         self.out.push(b':');
         self.write_escaped(value.as_bytes());
         self.out.push(b'\n');
