@@ -849,6 +849,26 @@ enum stompws_result stompws_subscription_receive(struct stompws_subscription *su
                                                  struct stompws_message **out);
 
 /**
+ * Like `stompws_subscription_receive`, but takes up to `max` messages at once: waits up
+ * to `timeout_ms` (0 = just look) for the first, then takes whatever else is queued
+ * without waiting more. On OK `out[0]` to `out[*n - 1]` hold `*n` (1 to `max`) messages,
+ * in arrival order, each owned by the caller and freed with `stompws_message_free`, one
+ * by one, on any thread. `*n` is always written: 0 unless OK, and then `out` is
+ * untouched. Results as `stompws_subscription_receive`; `max` 0 is INVALID_ARGUMENT. A
+ * consumer that keeps up with a busy subscription pays the per-call costs (the lock on
+ * the queue, the call boundary) once per batch instead of once per message.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription; `out` NULL or writable for `max`
+ * pointers; `n` NULL or writable.
+ */
+enum stompws_result stompws_subscription_receive_many(struct stompws_subscription *subscription,
+                                                      uint32_t timeout_ms,
+                                                      struct stompws_message **out,
+                                                      size_t max,
+                                                      size_t *n);
+
+/**
  * UNSUBSCRIBE, with extra headers (a `receipt` header makes the call wait for it; `id`
  * is the library's). Queued messages can still be received afterwards; callbacks are
  * never called again once it returns (it waits for a running one, unless called from

@@ -762,6 +762,26 @@ public:
         return Message(message, hooks_);
     }
 
+    /// Up to `max` messages at once: waits up to `timeout` (0: just look) for the first,
+    /// then takes whatever else is queued without waiting more. Empty when none came in
+    /// time; throws Error as receive() does, and INVALID_ARGUMENT for `max` 0.
+    std::vector<Message> receive_many(std::chrono::milliseconds timeout, std::size_t max)
+    {
+        // Both allocated before the call: once messages are taken, nothing may throw.
+        std::vector<stompws_message *> taken(max == 0 ? 1 : max);
+        std::vector<Message> messages;
+        messages.reserve(max);
+        std::size_t n = 0;
+        stompws_result r = stompws_subscription_receive_many(s_, detail::wait_ms(timeout),
+                                                             taken.data(), max, &n);
+        if (r == STOMPWS_RESULT_TIMEOUT)
+            return messages;
+        detail::check(r, "Subscription::receive_many");
+        for (std::size_t i = 0; i < n; i++)
+            messages.push_back(Message(taken[i], hooks_));
+        return messages;
+    }
+
     /// UNSUBSCRIBE with extra headers (a receipt header makes it wait). Queued messages
     /// can still be received; a push subscription's function is not called again once
     /// this returns.

@@ -442,3 +442,71 @@ fn rabbitmqs_late_delivery_error_after_unsubscribe_is_not_fatal() {
         .contains("Subscription not found"));
     server.join();
 }
+
+#[test]
+fn recv_many_takes_what_is_queued_at_most_max_and_frees_the_queue_limit() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        let sub = p.expect("SUBSCRIBE");
+        p.receipt(&sub);
+        for round in 0..2 {
+            for n in 0..4 {
+                let n = round * 4 + n;
+                p.send(format!("MESSAGE\nsubscription:s\nmessage-id:{n}\n\nm{n}\0").as_bytes());
+            }
+            // The next four only once the client took these: with a limit of four
+            // queued messages, they pass it unless taking them released their share.
+            p.expect("SEND");
+        }
+        p.serve_until_disconnect();
+    });
+    let client = Client::connect(&server.url, &quick().queue_limit(4, 1 << 20)).unwrap();
+    let sub = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "s"), ("receipt", "r")])
+        .unwrap();
+    assert!(matches!(
+        sub.recv_many(Duration::ZERO, 0, &mut Vec::new()),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut got = vec![String::from("before")];
+    let mut batches = Vec::new();
+    for _ in 0..2 {
+        let mut round = Vec::new();
+        while round.len() < 4 {
+            let n = sub
+                .recv_many(Duration::from_secs(5), 3, &mut round)
+                .unwrap();
+            assert!((1..=3).contains(&n), "{n}");
+            batches.push(n);
+        }
+        assert_eq!(round.len(), 4, "never more than asked for");
+        got.extend(
+            round
+                .iter()
+                .map(|m| String::from_utf8(m.body().to_vec()).unwrap()),
+        );
+        client.send("/queue/go", &[], b"").unwrap();
+    }
+    assert_eq!(
+        got,
+        ["before", "m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"],
+        "appended, in order (batches {batches:?})"
+    );
+    assert!(
+        sub.is_active(),
+        "taken messages left the queue limit's count"
+    );
+    let mut none = Vec::new();
+    assert_eq!(
+        sub.recv_many(Duration::from_millis(100), 8, &mut none),
+        Err(Error::Timeout)
+    );
+    assert!(none.is_empty());
+    sub.unsubscribe(&[]).unwrap();
+    assert_eq!(
+        sub.recv_many(Duration::from_millis(100), 8, &mut none),
+        Err(Error::Disconnected)
+    );
+    client.disconnect().unwrap();
+    server.join();
+}

@@ -106,6 +106,43 @@ impl Subscription {
         self.take(Some(Duration::ZERO))
     }
 
+    /// Waits up to `timeout` for at least one message, then appends it and whatever else
+    /// is queued, up to `max` in all, to `out` without waiting more; returns how many it
+    /// appended (1 to `max`). Errors as [`recv_timeout`](Self::recv_timeout) (nothing is
+    /// appended then); `max` 0 is [`Error::InvalidArgument`]. A consumer that keeps up
+    /// with a busy queue takes a whole batch under one lock.
+    pub fn recv_many(
+        &self,
+        timeout: Duration,
+        max: usize,
+        out: &mut Vec<Message>,
+    ) -> Result<usize> {
+        self.take_many(timeout, max, |m| out.push(m))
+    }
+
+    /// [`recv_many`](Self::recv_many) handing each message to `put` instead of a `Vec`
+    /// (the C API writes them straight into the caller's array). `put` is called only
+    /// after the receive can no longer fail.
+    pub(crate) fn take_many(
+        &self,
+        timeout: Duration,
+        max: usize,
+        mut put: impl FnMut(Message),
+    ) -> Result<usize> {
+        if max == 0 {
+            return Err(Error::invalid("a receive of at most 0 messages"));
+        }
+        let queue = self.receiver()?;
+        let n = queue.take_queued(max, |f| put(self.wrap(f)));
+        if n > 0 {
+            return Ok(n);
+        }
+        // Nothing queued: wait for one the way a single receive does (reading the socket
+        // itself when it may), then take what came with it.
+        put(self.take(Some(timeout))?);
+        Ok(1 + queue.take_queued(max - 1, |f| put(self.wrap(f))))
+    }
+
     /// Blocks for the next message; `None` once closed and drained.
     fn recv(&self) -> Option<Message> {
         self.take(None).ok()

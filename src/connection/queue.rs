@@ -81,6 +81,17 @@ impl<T> Queue<T> {
         lock(&self.inner).items.is_empty()
     }
 
+    /// Hands up to `max` queued items to `f`, in order, under one lock; never waits.
+    /// Returns how many it handed over (0 when the queue is empty or closed and drained).
+    pub(crate) fn take_queued(&self, max: usize, mut f: impl FnMut(T)) -> usize {
+        let mut g = lock(&self.inner);
+        let n = max.min(g.items.len());
+        for item in g.items.drain(..n) {
+            f(item);
+        }
+        n
+    }
+
     /// The next item, waiting at most `timeout` (`None`: until one comes or the queue
     /// closes; `Some(ZERO)`: just look).
     pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<T, Empty> {
@@ -160,6 +171,25 @@ mod tests {
         assert_eq!(q.recv(None), Ok(1));
         assert_eq!(q.recv(Some(Duration::from_millis(1))), Ok(2));
         assert_eq!(q.recv(None), Err(Empty::Closed));
+    }
+
+    #[test]
+    fn take_queued_hands_over_at_most_max_in_order() {
+        let q = Queue::new();
+        for i in 0..5 {
+            q.push(i);
+        }
+        let mut got = Vec::new();
+        assert_eq!(q.take_queued(3, |i| got.push(i)), 3);
+        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(q.take_queued(10, |i| got.push(i)), 2);
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+        assert_eq!(q.take_queued(10, |i| got.push(i)), 0);
+        q.push(5);
+        q.close();
+        assert_eq!(q.take_queued(0, |i| got.push(i)), 0);
+        assert_eq!(q.take_queued(1, |i| got.push(i)), 1);
+        assert_eq!(got.last(), Some(&5));
     }
 
     #[test]

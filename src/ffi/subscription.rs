@@ -53,6 +53,49 @@ pub unsafe extern "C" fn stompws_subscription_receive(
     })
 }
 
+/// Like `stompws_subscription_receive`, but takes up to `max` messages at once: waits up
+/// to `timeout_ms` (0 = just look) for the first, then takes whatever else is queued
+/// without waiting more. On OK `out[0]` to `out[*n - 1]` hold `*n` (1 to `max`) messages,
+/// in arrival order, each owned by the caller and freed with `stompws_message_free`, one
+/// by one, on any thread. `*n` is always written: 0 unless OK, and then `out` is
+/// untouched. Results as `stompws_subscription_receive`; `max` 0 is INVALID_ARGUMENT. A
+/// consumer that keeps up with a busy subscription pays the per-call costs (the lock on
+/// the queue, the call boundary) once per batch instead of once per message.
+///
+/// # Safety
+/// `subscription` is NULL or a live subscription; `out` NULL or writable for `max`
+/// pointers; `n` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn stompws_subscription_receive_many(
+    subscription: *mut stompws_subscription,
+    timeout_ms: u32,
+    out: *mut *mut stompws_message,
+    max: usize,
+    n: *mut usize,
+) -> stompws_result {
+    boundary::result(|| {
+        check_out(n, "n")?;
+        // SAFETY: checked non-NULL above, writable per the contract.
+        unsafe { write_out(n, 0) };
+        // SAFETY: NULL or a live subscription, per the contract.
+        let s = unsafe { try_ref(subscription, "subscription") }?;
+        check_out(out, "out")?;
+        let mut taken = 0;
+        s.sub
+            .take_many(Duration::from_millis(u64::from(timeout_ms)), max, |msg| {
+                // SAFETY: `out` is writable for `max` pointers and take_many hands over at
+                // most `max` messages; `n` is writable. Counted as each is written, so
+                // `*n` always says how many `out` holds.
+                unsafe {
+                    write_out(out.add(taken), stompws_message::owning(msg));
+                    taken += 1;
+                    write_out(n, taken);
+                }
+            })?;
+        Ok(())
+    })
+}
+
 /// UNSUBSCRIBE, with extra headers (a `receipt` header makes the call wait for it; `id`
 /// is the library's). Queued messages can still be received afterwards; callbacks are
 /// never called again once it returns (it waits for a running one, unless called from

@@ -68,6 +68,7 @@ static const struct {
 
     SYMBOL(stompws_subscription_id),
     SYMBOL(stompws_subscription_receive),
+    SYMBOL(stompws_subscription_receive_many),
     SYMBOL(stompws_subscription_unsubscribe),
     SYMBOL(stompws_subscription_free),
 

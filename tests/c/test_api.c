@@ -163,6 +163,14 @@ static void test_null_handles(void)
     CHECK(stompws_subscription_id(NULL) == NULL);
     CHECK_RESULT(stompws_subscription_receive(NULL, 0, &message), STOMPWS_RESULT_NULL_PARAMETER);
     CHECK(message == UNTOUCHED(stompws_message));
+    stompws_message *batch[2] = { UNTOUCHED(stompws_message), UNTOUCHED(stompws_message) };
+    size_t taken = 99;
+    CHECK_RESULT(stompws_subscription_receive_many(NULL, 0, batch, 2, &taken),
+                 STOMPWS_RESULT_NULL_PARAMETER);
+    CHECK_SIZE(taken, 0); /* written even when failing */
+    CHECK(batch[0] == UNTOUCHED(stompws_message));
+    CHECK_RESULT(stompws_subscription_receive_many(NULL, 0, batch, 2, NULL),
+                 STOMPWS_RESULT_NULL_PARAMETER);
     CHECK_RESULT(stompws_subscription_unsubscribe(NULL, NULL, 0), STOMPWS_RESULT_NULL_PARAMETER);
 
     CHECK(stompws_message_command(NULL) == NULL);

@@ -329,6 +329,98 @@ static void test_receive_timeout(void)
     stompws_client_free(client);
 }
 
+/* receive_many: the first message waited for, then what is queued, at most max, in
+ * order, each owned by the caller (freed here on another thread than it was taken on,
+ * half of them); *n always written, out untouched unless OK. */
+struct to_free {
+    stompws_message *messages[8];
+    size_t count;
+};
+
+static void *free_messages(void *arg)
+{
+    struct to_free *f = arg;
+    for (size_t i = 0; i < f->count; i++)
+        stompws_message_free(f->messages[i]);
+    return NULL;
+}
+
+static void test_receive_many(void)
+{
+    char q[128];
+    stompws_client *client = connect_version(NULL);
+    stompws_subscription *sub = NULL;
+    if (!client)
+        return;
+    dest(q, sizeof q, "queue", "many");
+    if (!CHECK_OK(stompws_client_subscribe(client, q, STOMPWS_ACK_MODE_AUTO, NULL, 0, &sub)))
+        goto out;
+    stompws_message *batch[4] = { 0 };
+    size_t n = 99;
+    CHECK_RESULT(stompws_subscription_receive_many(sub, 0, NULL, 4, &n),
+                 STOMPWS_RESULT_NULL_PARAMETER);
+    CHECK_SIZE(n, 0);
+    n = 99;
+    CHECK_RESULT(stompws_subscription_receive_many(sub, 0, batch, 0, &n),
+                 STOMPWS_RESULT_INVALID_ARGUMENT);
+    CHECK_SIZE(n, 0);
+    CHECK(last_error()[0] != '\0');
+    batch[0] = UNTOUCHED(stompws_message);
+    unsigned long long start = now_ms();
+    CHECK_RESULT(stompws_subscription_receive_many(sub, 200, batch, 4, &n),
+                 STOMPWS_RESULT_TIMEOUT);
+    unsigned long long took = now_ms() - start;
+    CHECK(took >= 190 && took < 3000);
+    CHECK_SIZE(n, 0);
+    CHECK(batch[0] == UNTOUCHED(stompws_message));
+
+    for (int i = 0; i < 6; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "m%d", i);
+        if (i < 5)
+            CHECK_OK(send_text(client, q, body));
+        else
+            CHECK_OK(stompws_client_send_with_receipt(client, q, NULL, 0,
+                                                      (const uint8_t *)body, strlen(body)));
+    }
+    struct to_free later = { .count = 0 };
+    int got = 0, calls = 0;
+    start = now_ms();
+    while (got < 6 && now_ms() - start < 10000) {
+        stompws_result r = stompws_subscription_receive_many(sub, 1000, batch, 4, &n);
+        calls++;
+        if (r == STOMPWS_RESULT_TIMEOUT) {
+            CHECK_SIZE(n, 0);
+            continue;
+        }
+        if (!CHECK_OK(r))
+            break;
+        CHECK(n >= 1 && n <= 4);
+        for (size_t i = 0; i < n; i++, got++) {
+            char expected[16];
+            snprintf(expected, sizeof expected, "m%d", got);
+            CHECK(body_is(batch[i], expected));
+            if (got % 2 == 0)
+                stompws_message_free(batch[i]);
+            else
+                later.messages[later.count++] = batch[i];
+        }
+    }
+    CHECK(got == 6);
+    CHECK(calls >= 2); /* at most 4 at a time */
+    pthread_t t;
+    if (CHECK(pthread_create(&t, NULL, free_messages, &later) == 0))
+        pthread_join(t, NULL);
+
+    CHECK_OK(stompws_subscription_unsubscribe(sub, NULL, 0));
+    CHECK_RESULT(stompws_subscription_receive_many(sub, 100, batch, 4, &n),
+                 STOMPWS_RESULT_DISCONNECTED);
+    CHECK_SIZE(n, 0);
+out:
+    stompws_subscription_free(sub);
+    stompws_client_free(client);
+}
+
 /* ACK carries the headers its version needs (1.2: id; 1.1: message-id + subscription;
  * 1.0: message-id). Proof: with a receipt the broker confirms it, and a new session
  * gets nothing back. A message (or a clone) is acked at most once. */
@@ -974,6 +1066,7 @@ int main(int argc, char **argv)
     RUN(test_header_newline_on_10);
     RUN(test_out_of_range_ack_mode);
     RUN(test_receive_timeout);
+    RUN(test_receive_many);
     RUN(test_ack_per_version);
     RUN(test_nack_on_10);
     RUN(test_nack);

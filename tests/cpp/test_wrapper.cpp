@@ -282,6 +282,32 @@ void test_round_trip_binary_body_and_headers()
     CHECK(client.is_connected());
 }
 
+// receive_many: the first message waited for, the rest of what is queued taken at once,
+// never more than max, in order; empty on timeout.
+void test_receive_many()
+{
+    Client client = connect();
+    std::string q = queue("many");
+    Subscription sub = client.subscribe(q);
+    for (int i = 0; i < 5; i++)
+        client.send(q, "m" + std::to_string(i));
+    client.send_with_receipt(q, "m5");
+    std::vector<std::string> bodies;
+    long long start = check::now_ms();
+    while (bodies.size() < 6 && check::now_ms() - start < 10000) {
+        std::vector<Message> batch = sub.receive_many(1s, 4);
+        CHECK(batch.size() <= 4);
+        for (const Message &m : batch)
+            bodies.emplace_back(m.body());
+    }
+    CHECK(bodies == std::vector<std::string>({"m0", "m1", "m2", "m3", "m4", "m5"}));
+    CHECK(sub.receive_many(300ms, 4).empty());
+    CHECK(sub.receive_many(0ms, 4).empty());
+    CHECK_THROWS(sub.receive_many(0ms, 0), STOMPWS_RESULT_INVALID_ARGUMENT);
+    sub.unsubscribe();
+    CHECK_THROWS(sub.receive_many(100ms, 4), STOMPWS_RESULT_DISCONNECTED);
+}
+
 void test_receive_timeout_is_nullopt()
 {
     Client client = connect();
@@ -793,6 +819,7 @@ int main(int argc, char **argv)
     RUN(test_connect_and_getters);
     RUN(test_round_trip_binary_body_and_headers);
     RUN(test_receive_timeout_is_nullopt);
+    RUN(test_receive_many);
     RUN(test_callback_subscription);
     RUN(test_subscription_destroyed_inside_its_callback);
     RUN(test_client_destroyed_inside_its_callback);
