@@ -134,9 +134,10 @@ fn deliver_message(shared: &Session, frame: Frame, batch: &mut Batch) {
     batch.queued(bytes);
     match &entry.target {
         Target::Pull(q) => {
-            if q.push_quiet(frame) {
-                batch.woke(q);
-                // Someone waited for this: likely request/response, as after a RECEIPT.
+            // Someone waited for this: likely request/response, as after a RECEIPT. Once
+            // per batch: the receiver waits until the batch is done, and every frame of
+            // a long one would otherwise find it waiting and take the outbox's lock.
+            if q.push_quiet(frame) && batch.woke(q) {
                 shared.open_leader_window();
             }
         }

@@ -139,11 +139,13 @@ impl<T> Wakeups<T> {
         }
     }
 
-    /// Remembers `q` (once) for the end of the batch.
-    pub(crate) fn add(&mut self, q: &Arc<Queue<T>>) {
-        if !self.pending.iter().any(|p| Arc::ptr_eq(p, q)) {
-            self.pending.push(Arc::clone(q));
+    /// Remembers `q` (once) for the end of the batch; true when it was not yet.
+    pub(crate) fn add(&mut self, q: &Arc<Queue<T>>) -> bool {
+        if self.pending.iter().any(|p| Arc::ptr_eq(p, q)) {
+            return false;
         }
+        self.pending.push(Arc::clone(q));
+        true
     }
 
     /// Wakes every queue remembered since the last call; true if there was any.
@@ -201,10 +203,9 @@ mod tests {
             std::thread::yield_now();
         }
         let mut w = Wakeups::new();
-        if q.push_quiet(7) {
-            w.add(&q);
-            w.add(&q);
-        }
+        assert!(q.push_quiet(7), "a receiver waits");
+        assert!(w.add(&q), "first in this batch");
+        assert!(!w.add(&q), "remembered once");
         assert_eq!(w.pending.len(), 1);
         w.flush();
         assert_eq!(t.join().unwrap(), Ok(7));

@@ -83,9 +83,10 @@ pub(crate) struct Batch {
 const BACKLOG: usize = 512 << 10;
 
 impl Batch {
-    /// A subscription's queue got a frame that a receiver waits for.
-    pub(crate) fn woke(&mut self, queue: &Arc<Queue<Frame>>) {
-        self.subs.add(queue);
+    /// A subscription's queue got a frame that a receiver waits for. True the first
+    /// time in this batch for that queue.
+    pub(crate) fn woke(&mut self, queue: &Arc<Queue<Frame>>) -> bool {
+        self.subs.add(queue)
     }
 
     /// The dispatch thread's queue got a job while it waited.
