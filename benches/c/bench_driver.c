@@ -2,13 +2,15 @@
  * The stompws C driver for the shared benchmark harness (../shared/bench), run by
  * benches/harness.sh beside the Rust driver (examples/bench_driver.rs). It uses only
  * the public C API (include/stompws.h), the way a C application would: for every
- * consumed message one stompws_subscription_receive, one stompws_message_header
- * lookup, the body, and stompws_message_free.
+ * consumed message one stompws_message_header lookup, the body, and
+ * stompws_message_free, the messages taken in batches (see SCENARIO below).
  *
  * Contract (the harness's README, "Driver contract"):
  *   bench_driver_c URL SCENARIO N SIZE
  * SCENARIO is publish, consume, rtt or echo (the harness runs publish-big and
- * consume-big as publish and consume with other N and SIZE). On success it prints one
+ * consume-big as publish and consume with other N and SIZE). Consume takes messages with
+ * stompws_subscription_receive_many, up to 64 at a time; STOMPWS_BENCH_BATCH=N (1 to 64)
+ * sets that, and 1 uses stompws_subscription_receive, one call per message. On success it prints one
  * JSON line on stdout and exits 0; on any failure it prints the reason on stderr and
  * exits 1. Timing: publish from the first SEND to the last one's RECEIPT; consume from
  * the SUBSCRIBE to the message with `x-last:true`; rtt and echo per round trip and for
@@ -36,6 +38,11 @@
 
 /* How long any single wait (a receive, a receipt) may take before the run fails. */
 #define WAIT_MS 120000u
+
+/* The most messages one stompws_subscription_receive_many call takes in the consume
+ * scenario, and the default: a consumer that keeps up with a busy subscription takes
+ * what is queued at once, paying the call and the queue's lock once per batch. */
+#define MAX_BATCH 64u
 
 static void fail(const char *fmt, ...) {
     va_list ap;
@@ -114,6 +121,15 @@ int main(int argc, char **argv) {
     uint64_t n = parse_u64(argv[3], "N");
     uint64_t size = parse_u64(argv[4], "SIZE");
     const char *transport = strncmp(url, "ws", 2) == 0 ? "ws" : "tcp";
+    size_t receive_batch = MAX_BATCH;
+    const char *batch_env = getenv("STOMPWS_BENCH_BATCH");
+    if (batch_env != NULL && batch_env[0] != '\0') {
+        uint64_t b = parse_u64(batch_env, "STOMPWS_BENCH_BATCH");
+        if (b < 1 || b > MAX_BATCH) {
+            fail("STOMPWS_BENCH_BATCH must be 1 to %u", MAX_BATCH);
+        }
+        receive_batch = (size_t)b;
+    }
 
     uint8_t *body = malloc(size > 0 ? (size_t)size : 1);
     if (body == NULL) {
@@ -157,22 +173,35 @@ int main(int argc, char **argv) {
                                        headers, 2, &sub),
               "subscribe");
         uint64_t got = 0;
-        for (;;) {
-            stompws_message *m = NULL;
-            stompws_result r = stompws_subscription_receive(sub, WAIT_MS, &m);
+        bool last_seen = false;
+        while (!last_seen) {
+            stompws_message *batch[MAX_BATCH];
+            size_t taken = 0;
+            stompws_result r;
+            if (receive_batch == 1) {
+                r = stompws_subscription_receive(sub, WAIT_MS, &batch[0]);
+                taken = r == STOMPWS_RESULT_OK ? 1 : 0;
+            } else {
+                r = stompws_subscription_receive_many(sub, WAIT_MS, batch, receive_batch, &taken);
+            }
             if (r != STOMPWS_RESULT_OK) {
                 char what[64];
                 snprintf(what, sizeof what, "receive after %" PRIu64 " messages", got);
                 check(r, what);
             }
-            const char *last = stompws_message_header(m, "x-last");
-            if (last != NULL && strcmp(last, "true") == 0) {
+            for (size_t i = 0; i < taken; i++) {
+                stompws_message *m = batch[i];
+                const char *last = stompws_message_header(m, "x-last");
+                if (last != NULL && strcmp(last, "true") == 0) {
+                    last_seen = true;
+                } else if (last_seen) {
+                    fail("a message after the one with x-last");
+                } else {
+                    check_body(m, size, "message");
+                    got++;
+                }
                 stompws_message_free(m);
-                break;
             }
-            check_body(m, size, "message");
-            stompws_message_free(m);
-            got++;
         }
         secs = (double)(now_ns() - t0) / 1e9;
         if (got != n) {
