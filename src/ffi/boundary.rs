@@ -160,8 +160,14 @@ pub(crate) unsafe fn try_str<'a>(p: *const c_char, what: &'static str) -> FfiRes
         return Err(Fail::Null(what));
     }
     // SAFETY: non-NULL and NUL-terminated per this function's contract.
-    let c = unsafe { CStr::from_ptr(p) };
-    c.to_str()
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    // Destinations and header names are nearly always ASCII, which a word at a time
+    // tells cheaper than the general UTF-8 check (every send comes here).
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes)
         .map_err(|_| Fail::Api(Error::invalid(format!("{what} is not valid UTF-8"))))
 }
 
