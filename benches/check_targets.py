@@ -12,6 +12,9 @@ driver (`stompws`, `stompws-tcp`) and the C driver (`stompws-c`, `stompws-c-tcp`
 - publish and consume of large bodies (the run's largest size): at least 0.95 x raw;
 - rtt with client and fixture on the same core: p50 at most 1.15 x raw's;
 - peak RSS: at most 1.25 x raw's in the same scenario, size and placement.
+When the run has the C driver taking one message per call (`stompws-c-one`,
+`stompws-c-one-tcp`), its consume 128 B against raw and against the Rust driver is
+printed too, for information: the targets are the batch-taking driver's.
 Ratios are of medians over the repetitions. A target whose rows are missing from the
 run is reported as not measured. Exit status: 0 when every measured target holds and
 none is missing, 1 otherwise.
@@ -23,6 +26,7 @@ import sys
 from pathlib import Path
 
 DRIVERS = {"ws": ("stompws", "stompws-c"), "tcp": ("stompws-tcp", "stompws-c-tcp")}
+ONE_PER_CALL = {"ws": "stompws-c-one", "tcp": "stompws-c-one-tcp"}
 RAW = {"ws": "raw", "tcp": "raw-tcp"}
 
 
@@ -74,6 +78,20 @@ def main():
               f"| {fmt.format(raw_med)} | {ratio:.3f} | {sign} {limit} | {'yes' if holds else 'NO'} |")
         return med
 
+    def info(transport, rust):
+        one = rows.get(("consume", 128, "split", ONE_PER_CALL[transport]))
+        raw = rows.get(("consume", 128, "split", RAW[transport]))
+        own = rows.get(("consume", 128, "split", rust))
+        if not one or not raw or not own:
+            return
+        vals = [r["msgs_per_s"] for r in one]
+        med = statistics.median(vals)
+        raw_med = statistics.median(r["msgs_per_s"] for r in raw)
+        rust_med = statistics.median(r["msgs_per_s"] for r in own)
+        print(f"| consume 128 B, one per call (info) | {ONE_PER_CALL[transport]} | {transport} "
+              f"| {spread(vals, '{:,.0f}')} | {med:,.0f} | {raw_med:,.0f} | {med / raw_med:.3f} "
+              f"| vs Rust {med / rust_med:.3f} | |")
+
     for transport, (rust, c) in DRIVERS.items():
         meds = {}
         for client in (rust, c):
@@ -85,6 +103,7 @@ def main():
             failed += not holds
             print(f"| consume 128 B, C vs Rust | {c} | {transport} | | {meds[c]:,.0f} "
                   f"| (Rust) {meds[rust]:,.0f} | {ratio:.3f} | >= 0.95 | {'yes' if holds else 'NO'} |")
+        info(transport, rust)
         for client in (rust, c):
             check("publish 128 B", "publish", 128, "split", client, transport, "msgs_per_s",
                   0.8, True)

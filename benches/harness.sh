@@ -20,7 +20,9 @@
 #   resident memory before anything connects, TLS used or not.
 # The C driver, `stompws-c` and `stompws-c-tcp`, is built by benches/c/build.sh against
 # the static library of the build without `tls`, so it runs the same library code as
-# `stompws` through the C API.
+# `stompws` through the C API. It consumes in batches (stompws_subscription_receive_many);
+# `stompws-c-one` and `stompws-c-one-tcp` are the same driver taking one message per
+# call (stompws_subscription_receive), as the simplest C consumer does.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,5 +51,7 @@ chmod -R u+w "$WORK"
     echo "stompws-tls-tcp    tcp  $TLS_DRIVER"
     echo "stompws-c          ws   $C_DRIVER"
     echo "stompws-c-tcp      tcp  $C_DRIVER"
+    echo "stompws-c-one      ws   env STOMPWS_BENCH_BATCH=1 $C_DRIVER"
+    echo "stompws-c-one-tcp  tcp  env STOMPWS_BENCH_BATCH=1 $C_DRIVER"
 } >>"$WORK/clients.tsv"
 exec bash "$WORK/run.sh"
