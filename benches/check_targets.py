@@ -7,7 +7,11 @@ Usage: benches/check_targets.py RESULTS_DIR    (the folder with results.jsonl)
 Targets, each per transport (ws against `raw`, tcp against `raw-tcp`), for the Rust
 driver (`stompws`, `stompws-tcp`) and the C driver (`stompws-c`, `stompws-c-tcp`):
 - consume 128 B: msgs/s at least 0.9 x raw, and the C driver at least 0.95 x the Rust
-  driver of the same transport;
+  driver of the same transport. That one is judged by the median of the per-repetition
+  ratios: a repetition runs every client back to back, while this machine's speed
+  drifts between repetitions (consume runs fall into a slow and a fast mode, about 2 and
+  3 M msgs/s), so the ratio of two medians says more about which mode each median fell
+  in than about the two drivers. The ratio of the medians is printed beside it;
 - publish 128 B: at least 0.8 x raw;
 - publish and consume of large bodies (the run's largest size): at least 0.95 x raw;
 - rtt with client and fixture on the same core: p50 at most 1.15 x raw's;
@@ -78,6 +82,12 @@ def main():
               f"| {fmt.format(raw_med)} | {ratio:.3f} | {sign} {limit} | {'yes' if holds else 'NO'} |")
         return med
 
+    def paired(case, client, other):
+        """msgs/s of `client` over `other`'s in each repetition both ran."""
+        a = {r["rep"]: r["msgs_per_s"] for r in rows[case + (client,)]}
+        b = {r["rep"]: r["msgs_per_s"] for r in rows[case + (other,)]}
+        return [a[rep] / b[rep] for rep in sorted(a) if rep in b]
+
     def info(transport, rust):
         one = rows.get(("consume", 128, "split", ONE_PER_CALL[transport]))
         raw = rows.get(("consume", 128, "split", RAW[transport]))
@@ -88,9 +98,10 @@ def main():
         med = statistics.median(vals)
         raw_med = statistics.median(r["msgs_per_s"] for r in raw)
         rust_med = statistics.median(r["msgs_per_s"] for r in own)
+        vs_rust = statistics.median(paired(("consume", 128, "split"), ONE_PER_CALL[transport], rust))
         print(f"| consume 128 B, one per call (info) | {ONE_PER_CALL[transport]} | {transport} "
               f"| {spread(vals, '{:,.0f}')} | {med:,.0f} | {raw_med:,.0f} | {med / raw_med:.3f} "
-              f"| vs Rust {med / rust_med:.3f} | |")
+              f"| vs Rust per repetition {vs_rust:.3f} (of medians {med / rust_med:.3f}) | |")
 
     for transport, (rust, c) in DRIVERS.items():
         meds = {}
@@ -98,11 +109,14 @@ def main():
             meds[client] = check("consume 128 B", "consume", 128, "split", client, transport,
                                  "msgs_per_s", 0.9, True)
         if meds[rust] and meds[c]:
-            ratio = meds[c] / meds[rust]
+            ratios = paired(("consume", 128, "split"), c, rust)
+            ratio = statistics.median(ratios)
             holds = ratio >= 0.95
             failed += not holds
-            print(f"| consume 128 B, C vs Rust | {c} | {transport} | | {meds[c]:,.0f} "
-                  f"| (Rust) {meds[rust]:,.0f} | {ratio:.3f} | >= 0.95 | {'yes' if holds else 'NO'} |")
+            print(f"| consume 128 B, C vs Rust, per repetition | {c} | {transport} "
+                  f"| {spread(ratios, '{:.3f}')} | {meds[c]:,.0f} | (Rust) {meds[rust]:,.0f} "
+                  f"| {ratio:.3f} (of medians: {meds[c] / meds[rust]:.3f}) | >= 0.95 "
+                  f"| {'yes' if holds else 'NO'} |")
         info(transport, rust)
         for client in (rust, c):
             check("publish 128 B", "publish", 128, "split", client, transport, "msgs_per_s",
