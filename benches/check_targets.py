@@ -9,9 +9,9 @@ driver (`stompws`, `stompws-tcp`) and the C driver (`stompws-c`, `stompws-c-tcp`
 - consume 128 B: msgs/s at least 0.9 x raw, and the C driver at least 0.95 x the Rust
   driver of the same transport. That one is judged by the median of the per-repetition
   ratios: a repetition runs every client back to back, while this machine's speed
-  drifts between repetitions (consume runs fall into a slow and a fast mode, about 2 and
-  3 M msgs/s), so the ratio of two medians says more about which mode each median fell
-  in than about the two drivers. The ratio of the medians is printed beside it;
+  drifts between repetitions (consume runs fall into a slow and a fast mode, for every
+  client), so the ratio of two medians says more about which mode each median fell in
+  than about the two drivers. The ratio of the medians is printed beside it;
 - publish 128 B: at least 0.8 x raw;
 - publish and consume of large bodies (the run's largest size): at least 0.95 x raw;
 - rtt with client and fixture on the same core: p50 at most 1.15 x raw's;

@@ -121,8 +121,8 @@ const BLOCK: usize = 32;
 /// whole number of [`BLOCK`]s long. Returns the OR of `src`'s words (for the ASCII test).
 ///
 /// With SSE2, which every x86-64 CPU has, in 16-byte registers. Left to the compiler,
-/// whether this loop was vectorised depended on where link-time optimisation inlined it:
-/// the same source ran at half the speed in one program as in another.
+/// whether this loop was vectorised depended on where link-time optimisation inlined it,
+/// so the same source ran at a different speed in each program that linked it.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 fn mask_blocks(src: &[u8], dst: &mut [MaybeUninit<u8>], k64: u64) -> u64 {
     use std::arch::x86_64::{
