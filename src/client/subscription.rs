@@ -156,10 +156,12 @@ impl Subscription {
             Err(Empty::Timeout) if timeout != Some(Duration::ZERO) => {}
             r => return self.finish_take(r),
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let now = Instant::now();
+        let deadline = timeout.map(|t| now + t);
         // About to wait: on a plain socket whose I/O thread is idle, this thread may read
         // it itself instead of waiting to be handed the message (see connection/leader.rs).
         let answer = self.shared.wait_for(
+            now,
             deadline,
             Wait::Stream,
             &mut || !queue.is_empty(),

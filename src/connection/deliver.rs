@@ -3,6 +3,7 @@
 //! the link.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::Error;
 use crate::event::Event;
@@ -17,8 +18,8 @@ use super::session::{Session, Target, UNHANDLED_ID};
 use super::sync::lock;
 
 impl Deliver for Session {
-    fn saw_data(&self) {
-        self.link.saw_data();
+    fn saw_data(&self, at: Instant) {
+        self.link.saw_data(at);
     }
 
     fn deliver(&self, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End> {

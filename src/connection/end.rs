@@ -1,6 +1,7 @@
 //! How a link ended.
 
 /// Why a link ended.
+#[derive(Debug)]
 pub(crate) enum End {
     /// The client asked to close.
     Shutdown,

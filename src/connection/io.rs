@@ -215,7 +215,7 @@ impl<'a> Io<'a> {
                 }
                 drop(rs);
                 match r {
-                    Ok(more) => more_to_read = more,
+                    Ok(turn) => more_to_read = turn.more,
                     Err(end) => {
                         let _ = self.write(); // e.g. our reply to the broker's Close
                         return end;

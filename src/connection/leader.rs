@@ -46,10 +46,10 @@ impl Drop for Follower<'_> {
 }
 
 impl Session {
-    /// Before a caller waits: the leader role or a follower's place, as the outbox's
-    /// rule decides ([`Outbox::before_wait`](super::outbox::Outbox::before_wait)).
-    fn try_lead(&self) -> Lead<'_> {
-        let (role, wake) = lock(&self.link.outbox).before_wait(Instant::now(), socket::send);
+    /// Before a caller waits, at `now`: the leader role or a follower's place, as the
+    /// outbox's rule decides ([`Outbox::before_wait`](super::outbox::Outbox::before_wait)).
+    fn try_lead(&self, now: Instant) -> Lead<'_> {
+        let (role, wake) = lock(&self.link.outbox).before_wait(now, socket::send);
         if wake {
             self.link.waker.wake();
         }
@@ -67,10 +67,11 @@ impl Session {
         Follower(self)
     }
 
-    /// Gives the leader role back, keeping the window open for the next round trip;
-    /// wakes the I/O thread when followers wait or the leader met the end of the link.
-    fn end_lead(&self) {
-        let followers = lock(&self.link.outbox).end_lead(Instant::now());
+    /// Gives the leader role back at `now`, keeping the window open for the next round
+    /// trip; wakes the I/O thread when followers wait or the leader met the end of the
+    /// link.
+    fn end_lead(&self, now: Instant) {
+        let followers = lock(&self.link.outbox).end_lead(now);
         if followers || self.link.leader_ended.load(Ordering::Acquire) {
             self.link.waker.wake();
         }
@@ -135,18 +136,23 @@ impl Session {
     /// (sleeping as `how` says); otherwise it waits as a follower in `take`, which is
     /// given how long it may wait (`None`: no bound) and returns the answer if one came.
     /// Returns `None` once the deadline passed without an answer.
+    ///
+    /// `now` is the time the caller read when it set its deadline. The clock is read
+    /// again only after a wait: a consumer paced by its broker comes here once per
+    /// message, and reading the clock at every step was a measurable part of its cost.
     pub(crate) fn wait_for<T>(
         &self,
+        mut now: Instant,
         deadline: Option<Instant>,
         how: Wait,
         ready: &mut dyn FnMut() -> bool,
         take: &mut dyn FnMut(Option<Duration>) -> Option<T>,
     ) -> Option<T> {
         loop {
-            let (follower, recheck) = match self.try_lead() {
+            let (follower, recheck) = match self.try_lead(now) {
                 Lead::Leader(fd) => {
-                    let until = deadline.unwrap_or_else(|| Instant::now() + LEAD_UNBOUNDED);
-                    lead_until(self, fd, until, how, ready);
+                    let until = deadline.unwrap_or(now + LEAD_UNBOUNDED);
+                    now = lead_until(self, fd, now, until, how, ready);
                     if let Some(answer) = take(Some(Duration::ZERO)) {
                         return Some(answer);
                     }
@@ -154,7 +160,7 @@ impl Session {
                 }
                 Lead::Follower(f, recheck) => (f, recheck),
             };
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let left = deadline.map(|d| d.saturating_duration_since(now));
             let wait = match (left, recheck) {
                 (Some(l), Some(r)) => Some(l.min(r)),
                 (l, r) => l.or(r),
@@ -164,7 +170,8 @@ impl Session {
             if answer.is_some() {
                 return answer;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 return None;
             }
         }
@@ -185,8 +192,9 @@ pub(crate) enum Wait {
     Stream,
 }
 
-/// Reads the socket as the leader until `done` holds, the deadline passes or the
-/// session ends, then gives the leader role back.
+/// Reads the socket as the leader from `now` until `done` holds, the deadline passes or
+/// the session ends, then gives the leader role back. Returns the time it last knew: when
+/// its last read brought data (taken right after that read), or a fresh reading.
 ///
 /// Each turn is one read. When `how` says so, the read waits for data itself (no
 /// `poll` first) for about `socket::WAIT_SLICE`, after which the session and the
@@ -197,14 +205,14 @@ pub(crate) enum Wait {
 fn lead_until(
     shared: &Session,
     fd: RawFd,
+    mut now: Instant,
     deadline: Instant,
     how: Wait,
     done: &mut dyn FnMut() -> bool,
-) {
+) -> Instant {
     {
         let mut rs = lock(&shared.link.read_side);
         while rs.end.is_none() && shared.is_connected() && !done() {
-            let now = Instant::now();
             if now >= deadline {
                 break;
             }
@@ -217,7 +225,10 @@ fn lead_until(
             if !wait {
                 match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {
                     Ok(true) => {}
-                    Ok(false) => continue,
+                    Ok(false) => {
+                        now = Instant::now();
+                        continue;
+                    }
                     Err(e) => {
                         rs.end = Some(End::Lost(format!("poll failed: {e}")));
                         shared.link.leader_ended.store(true, Ordering::Release);
@@ -226,9 +237,13 @@ fn lead_until(
                 }
             }
             let mut src = FdReader { fd, wait };
-            if let Err(end) = rs.read_from(shared, &mut src, "the broker", 1) {
-                rs.end = Some(end);
-                shared.link.leader_ended.store(true, Ordering::Release);
+            match rs.read_from(shared, &mut src, "the broker", 1) {
+                Ok(turn) => now = turn.data_at.unwrap_or_else(Instant::now),
+                Err(end) => {
+                    rs.end = Some(end);
+                    shared.link.leader_ended.store(true, Ordering::Release);
+                    now = Instant::now();
+                }
             }
             if !rs.replies.is_empty() {
                 let replies = std::mem::take(&mut rs.replies);
@@ -236,5 +251,6 @@ fn lead_until(
             }
         }
     }
-    shared.end_lead();
+    shared.end_lead(now);
+    now
 }

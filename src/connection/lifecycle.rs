@@ -2,7 +2,7 @@
 //! installed, and the end.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 
@@ -246,7 +246,7 @@ impl Session {
         drop(st);
         drop(rs);
         self.live_epoch.store(epoch, Ordering::Release);
-        self.link.saw_data();
+        self.link.saw_data(Instant::now());
         self.link.space.notify_all();
         if let Some(d) = &self.settings.debug {
             for line in &lines {

@@ -61,9 +61,9 @@ impl Link {
         }
     }
 
-    /// Records that data came in (any byte proves the broker alive).
-    pub(crate) fn saw_data(&self) {
-        let ns = self.started.elapsed().as_nanos() as u64;
+    /// Records that data came in at `at` (any byte proves the broker alive).
+    pub(crate) fn saw_data(&self, at: Instant) {
+        let ns = at.saturating_duration_since(self.started).as_nanos() as u64;
         self.last_read_ns.fetch_max(ns, Ordering::Relaxed);
     }
 

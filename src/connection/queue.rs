@@ -106,6 +106,9 @@ impl<T> Queue<T> {
             if g.closed {
                 return Err(Empty::Closed);
             }
+            if timeout == Some(Duration::ZERO) {
+                return Err(Empty::Timeout); // just a look: no clock, no wait
+            }
             g.waiters += 1;
             g = match timeout {
                 None => self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),

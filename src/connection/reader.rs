@@ -6,6 +6,7 @@
 use std::io::{self, ErrorKind, Read};
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::Error;
 use crate::frame::{Decoded, Decoder, Frame};
@@ -44,6 +45,17 @@ impl Source for crate::transport::Stream {
     }
 }
 
+/// What one [`ReadSide::read_from`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Turn {
+    /// It stopped after its last allowed read rather than at `WouldBlock`: more may
+    /// wait (e.g. bytes OpenSSL holds that poll cannot see).
+    pub(crate) more: bool,
+    /// When its last read that brought data returned (`None`: none did). A leader
+    /// takes it as the time now, which saves reading the clock again.
+    pub(crate) data_at: Option<Instant>,
+}
+
 /// Framing, decoder and buffers of the reading side.
 pub(crate) struct ReadSide {
     framing: Framing,
@@ -62,8 +74,8 @@ pub(crate) struct ReadSide {
 
 /// Where decoded frames go.
 pub(crate) trait Deliver {
-    /// Data came in (any byte proves the broker alive).
-    fn saw_data(&self);
+    /// Data came in at `at` (any byte proves the broker alive).
+    fn saw_data(&self, at: Instant);
 
     /// Hands one decoded frame to whoever waits for it, noting in `batch` the queues
     /// to wake. `Err` ends the link (an ERROR frame).
@@ -140,36 +152,44 @@ impl ReadSide {
         self.last_large || self.decoder.body_missing() >= DIRECT_BODY
     }
 
-    /// Reads from `src` until it would block, decoding and delivering as it goes.
-    /// Returns true when it stopped after [`READS_PER_TURN`] reads (more may wait,
-    /// e.g. bytes OpenSSL holds that poll cannot see).
+    /// Reads from `src` until it would block, or `max_reads` times, decoding and
+    /// delivering as it goes. See [`Turn`] for what it returns.
     pub(crate) fn read_from(
         &mut self,
         sink: &impl Deliver,
         src: &mut dyn Source,
         peer: &str,
         max_reads: usize,
-    ) -> std::result::Result<bool, End> {
+    ) -> std::result::Result<Turn, End> {
         if self.rbuf.is_empty() {
             // Zeroed memory from the allocator: pages are only touched as data arrives.
             self.rbuf = vec![0; READ_CHUNK];
         }
+        let mut turn = Turn {
+            more: true,
+            data_at: None,
+        };
         for _ in 0..max_reads {
             let n = match self.read_once(src) {
                 Ok((0, _)) => return Err(End::PeerClosed(String::new())),
                 Ok((_, tail)) => tail,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    turn.more = false;
+                    return Ok(turn);
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(End::Lost(format!("read from {peer} failed: {e}"))),
             };
-            sink.saw_data();
+            let at = Instant::now();
+            turn.data_at = Some(at);
+            sink.saw_data(at);
             let input = std::mem::take(&mut self.rbuf);
             let r = self.wire_bytes(sink, &input[..n]);
             self.rbuf = input;
             self.batch.flush();
             r?;
         }
-        Ok(true)
+        Ok(turn)
     }
 
     /// One read from `src`. Returns the bytes read, and how many of them are in the read
@@ -280,5 +300,90 @@ impl ReadSide {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::frame::Limits;
+
+    /// Records what the reader hands on.
+    #[derive(Default)]
+    struct Sink {
+        seen: RefCell<Vec<Instant>>,
+        frames: RefCell<Vec<String>>,
+    }
+
+    impl Deliver for Sink {
+        fn saw_data(&self, at: Instant) {
+            self.seen.borrow_mut().push(at);
+        }
+
+        fn deliver(&self, frame: Frame, _: &mut Batch) -> std::result::Result<(), End> {
+            self.frames.borrow_mut().push(frame.command().to_string());
+            Ok(())
+        }
+    }
+
+    /// Chunks of bytes, one per read, then `WouldBlock`.
+    struct Chunks(VecDeque<&'static [u8]>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let chunk = self.0.pop_front().ok_or(ErrorKind::WouldBlock)?;
+            buf[..chunk.len()].copy_from_slice(chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    impl Source for Chunks {
+        fn direct_fd(&self) -> Option<RawFd> {
+            None
+        }
+    }
+
+    fn read_side() -> ReadSide {
+        let ep = crate::transport::parse_url("tcp://127.0.0.1:61613").unwrap();
+        ReadSide::new(Framing::raw(&ep), Decoder::new(Limits::default()), 1)
+    }
+
+    #[test]
+    fn a_turn_says_when_its_data_came_and_whether_more_may_wait() {
+        let mut rs = read_side();
+        let sink = Sink::default();
+        let mut src = Chunks(VecDeque::from([
+            &b"MESSAGE\nsubscription:0\n\nhi\0"[..],
+            &b"RECEIPT\nreceipt-id:1\n\n\0"[..],
+        ]));
+        let before = Instant::now();
+        let turn = rs.read_from(&sink, &mut src, "test", 1).unwrap();
+        assert!(turn.more, "stopped after its one read, not at WouldBlock");
+        let at = turn.data_at.expect("the read brought data");
+        assert!(at >= before);
+        assert_eq!(
+            *sink.seen.borrow(),
+            [at],
+            "the broker's liveness uses the same time"
+        );
+        assert_eq!(*sink.frames.borrow(), ["MESSAGE"]);
+
+        let turn = rs.read_from(&sink, &mut src, "test", 4).unwrap();
+        assert!(!turn.more, "ended at WouldBlock");
+        assert!(turn.data_at.is_some_and(|t| t >= at));
+        assert_eq!(*sink.frames.borrow(), ["MESSAGE", "RECEIPT"]);
+
+        let turn = rs.read_from(&sink, &mut src, "test", 4).unwrap();
+        assert_eq!(
+            turn,
+            Turn {
+                more: false,
+                data_at: None
+            }
+        );
+        assert_eq!(sink.seen.borrow().len(), 2);
     }
 }

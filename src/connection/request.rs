@@ -227,9 +227,10 @@ impl Session {
         rx: &Receiver<Result<()>>,
         timeout: Duration,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
         let answer = self.wait_for(
-            Some(deadline),
+            now,
+            Some(now + timeout),
             Wait::InRead,
             &mut || !rx.is_empty(),
             &mut |wait| {
