@@ -502,11 +502,20 @@ fn recv_many_takes_what_is_queued_at_most_max_and_frees_the_queue_limit() {
         Err(Error::Timeout)
     );
     assert!(none.is_empty());
-    sub.unsubscribe(&[]).unwrap();
     assert_eq!(
-        sub.recv_many(Duration::from_millis(100), 8, &mut none),
+        sub.recv_many(Duration::ZERO, 8, &mut none),
+        Err(Error::Timeout),
+        "a zero timeout only looks"
+    );
+    sub.unsubscribe(&[]).unwrap();
+    // A closed subscription answers at once, not when the timeout ends.
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        sub.recv_many(Duration::from_secs(30), 8, &mut none),
         Err(Error::Disconnected)
     );
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(none.is_empty());
     client.disconnect().unwrap();
     server.join();
 }

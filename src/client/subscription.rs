@@ -133,14 +133,17 @@ impl Subscription {
             return Err(Error::invalid("a receive of at most 0 messages"));
         }
         let queue = self.receiver()?;
-        let n = queue.take_queued(max, |f| put(self.wrap(f)));
-        if n > 0 {
-            return Ok(n);
+        match queue.take_queued(max, |f| put(self.wrap(f))) {
+            Ok(0) if timeout.is_zero() => return Err(self.empty(Empty::Timeout)),
+            Ok(0) => {}
+            r => return r.map_err(|e| self.empty(e)),
         }
         // Nothing queued: wait for one the way a single receive does (reading the socket
         // itself when it may), then take what came with it.
-        put(self.take(Some(timeout))?);
-        Ok(1 + queue.take_queued(max - 1, |f| put(self.wrap(f))))
+        put(self.wait_take(queue, Some(timeout))?);
+        Ok(1 + queue
+            .take_queued(max - 1, |f| put(self.wrap(f)))
+            .unwrap_or(0))
     }
 
     /// Blocks for the next message; `None` once closed and drained.
@@ -156,6 +159,11 @@ impl Subscription {
             Err(Empty::Timeout) if timeout != Some(Duration::ZERO) => {}
             r => return self.finish_take(r),
         }
+        self.wait_take(queue, timeout)
+    }
+
+    /// [`take`](Self::take) once a look found `queue` empty: waits up to `timeout`.
+    fn wait_take(&self, queue: &Queue<Frame>, timeout: Option<Duration>) -> Result<Message> {
         let now = Instant::now();
         let deadline = timeout.map(|t| now + t);
         // About to wait: on a plain socket whose I/O thread is idle, this thread may read
@@ -181,10 +189,14 @@ impl Subscription {
     }
 
     fn finish_take(&self, r: std::result::Result<Frame, Empty>) -> Result<Message> {
-        match r {
-            Ok(f) => Ok(self.wrap(f)),
-            Err(Empty::Timeout) => Err(Error::timeout("no MESSAGE queued on the subscription")),
-            Err(Empty::Closed) => Err(self.closed()),
+        r.map(|f| self.wrap(f)).map_err(|e| self.empty(e))
+    }
+
+    /// The error of a receive that found the queue empty without waiting, or closed.
+    fn empty(&self, e: Empty) -> Error {
+        match e {
+            Empty::Timeout => Error::timeout("no MESSAGE queued on the subscription"),
+            Empty::Closed => self.closed(),
         }
     }
 

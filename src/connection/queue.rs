@@ -82,14 +82,18 @@ impl<T> Queue<T> {
     }
 
     /// Hands up to `max` queued items to `f`, in order, under one lock; never waits.
-    /// Returns how many it handed over (0 when the queue is empty or closed and drained).
-    pub(crate) fn take_queued(&self, max: usize, mut f: impl FnMut(T)) -> usize {
+    /// Returns how many it handed over (0 when the queue is empty), or
+    /// [`Empty::Closed`] when it is closed and nothing is queued.
+    pub(crate) fn take_queued(&self, max: usize, mut f: impl FnMut(T)) -> Result<usize, Empty> {
         let mut g = lock(&self.inner);
+        if g.items.is_empty() && g.closed {
+            return Err(Empty::Closed);
+        }
         let n = max.min(g.items.len());
         for item in g.items.drain(..n) {
             f(item);
         }
-        n
+        Ok(n)
     }
 
     /// The next item, waiting at most `timeout` (`None`: until one comes or the queue
@@ -185,16 +189,17 @@ mod tests {
             q.push(i);
         }
         let mut got = Vec::new();
-        assert_eq!(q.take_queued(3, |i| got.push(i)), 3);
+        assert_eq!(q.take_queued(3, |i| got.push(i)), Ok(3));
         assert_eq!(got, [0, 1, 2]);
-        assert_eq!(q.take_queued(10, |i| got.push(i)), 2);
+        assert_eq!(q.take_queued(10, |i| got.push(i)), Ok(2));
         assert_eq!(got, [0, 1, 2, 3, 4]);
-        assert_eq!(q.take_queued(10, |i| got.push(i)), 0);
+        assert_eq!(q.take_queued(10, |i| got.push(i)), Ok(0));
         q.push(5);
         q.close();
-        assert_eq!(q.take_queued(0, |i| got.push(i)), 0);
-        assert_eq!(q.take_queued(1, |i| got.push(i)), 1);
+        assert_eq!(q.take_queued(0, |i| got.push(i)), Ok(0));
+        assert_eq!(q.take_queued(1, |i| got.push(i)), Ok(1));
         assert_eq!(got.last(), Some(&5));
+        assert_eq!(q.take_queued(1, |i| got.push(i)), Err(Empty::Closed));
     }
 
     #[test]
