@@ -66,6 +66,16 @@ fn message_frame() -> Frame {
         .with_body(&vec![0xa5; 64 * 1024])
 }
 
+/// A small MESSAGE as RabbitMQ delivers it (the consume case of benches/rabbitmq-cpu.sh).
+fn rabbitmq_message() -> Frame {
+    Frame::new("MESSAGE")
+        .with_header("subscription", "0")
+        .with_header("destination", "/queue/firehose")
+        .with_header("message-id", "T_0@@session-JisEQYqmVelL9uHZ8biWGQ@@1")
+        .with_header("redelivered", "false")
+        .with_body(&[b'x'; 128])
+}
+
 fn bench_encode(name: &str, frame: &Frame) {
     let mut wire = Vec::new();
     frame.encode(Version::V1_2, true, &mut wire);
@@ -145,6 +155,7 @@ fn main() {
     let message = message_frame();
     bench_encode("SEND 3 headers, 128 B body", &send);
     bench_decode("SEND 3 headers, 128 B body", &send);
+    bench_decode("MESSAGE from RabbitMQ, 128 B body", &rabbitmq_message());
     bench_encode("MESSAGE 6 headers, 64 KiB body", &message);
     bench_decode("MESSAGE 6 headers, 64 KiB body", &message);
 }
