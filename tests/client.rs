@@ -443,6 +443,37 @@ fn rabbitmqs_late_delivery_error_after_unsubscribe_is_not_fatal() {
     server.join();
 }
 
+/// A receiver that reads the socket itself (plain TCP, nothing else waiting) notices
+/// its subscription closing under it at once, not when its timeout ends.
+#[test]
+fn a_leading_receiver_returns_when_its_subscription_closes() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        let sub = p.expect("SUBSCRIBE");
+        p.receipt(&sub);
+        p.expect("UNSUBSCRIBE");
+        p.serve_until_disconnect();
+    });
+    let client = Client::connect(&server.url, &quick()).unwrap();
+    let sub = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "s"), ("receipt", "r")])
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            client.unsubscribe_id("s", &[]).unwrap();
+        });
+        assert_eq!(
+            sub.recv_timeout(Duration::from_secs(30)).map(|_| ()),
+            Err(Error::Disconnected)
+        );
+    });
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    client.disconnect().unwrap();
+    server.join();
+}
+
 #[test]
 fn recv_many_takes_what_is_queued_at_most_max_and_frees_the_queue_limit() {
     let server = fake::tcp(|mut p| {

@@ -168,16 +168,16 @@ impl Subscription {
         let deadline = timeout.map(|t| now + t);
         // About to wait: on a plain socket whose I/O thread is idle, this thread may read
         // it itself instead of waiting to be handed the message (see connection/leader.rs).
-        let answer = self.shared.wait_for(
-            now,
-            deadline,
-            Wait::Stream,
-            &mut || !queue.is_empty(),
-            &mut |wait| match queue.recv(wait) {
-                Err(Empty::Timeout) => None,
-                r => Some(r),
-            },
-        );
+        let answer =
+            self.shared.wait_for(
+                now,
+                deadline,
+                Wait::Stream,
+                &mut |wait| match queue.recv(wait) {
+                    Err(Empty::Timeout) => None,
+                    r => Some(r),
+                },
+            );
         match answer {
             Some(r) => self.finish_take(r),
             None => Err(Error::timeout(format!(

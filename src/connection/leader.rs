@@ -131,11 +131,12 @@ const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
 
 impl Session {
     /// The one wait of a caller for what the read side delivers: its receipt, or a
-    /// message of its subscription. Until `deadline` (`None`: no end) it takes the
-    /// leader role whenever it can, reading the socket itself until `ready` holds
-    /// (sleeping as `how` says); otherwise it waits as a follower in `take`, which is
-    /// given how long it may wait (`None`: no bound) and returns the answer if one came.
-    /// Returns `None` once the deadline passed without an answer.
+    /// message of its subscription, which `take` returns if one came; `take` is given
+    /// how long it may wait (`None`: no bound, `Some(ZERO)`: just look). Until
+    /// `deadline` (`None`: no end) the caller takes the leader role whenever it can,
+    /// reading the socket itself (sleeping as `how` says) and looking with `take` after
+    /// each read; otherwise it waits as a follower in `take`. Returns `None` once the
+    /// deadline passed without an answer.
     ///
     /// `now` is the time the caller read when it set its deadline. The clock is read
     /// again only after a wait: a consumer paced by its broker comes here once per
@@ -145,16 +146,16 @@ impl Session {
         mut now: Instant,
         deadline: Option<Instant>,
         how: Wait,
-        ready: &mut dyn FnMut() -> bool,
         take: &mut dyn FnMut(Option<Duration>) -> Option<T>,
     ) -> Option<T> {
         loop {
             let (follower, recheck) = match self.try_lead(now) {
                 Lead::Leader(fd) => {
                     let until = deadline.unwrap_or(now + LEAD_UNBOUNDED);
-                    now = lead_until(self, fd, now, until, how, ready);
-                    if let Some(answer) = take(Some(Duration::ZERO)) {
-                        return Some(answer);
+                    let answer;
+                    (answer, now) = lead_until(self, fd, now, until, how, take);
+                    if answer.is_some() {
+                        return answer;
                     }
                     (self.follow(), None)
                 }
@@ -192,65 +193,67 @@ pub(crate) enum Wait {
     Stream,
 }
 
-/// Reads the socket as the leader from `now` until `done` holds, the deadline passes or
-/// the session ends, then gives the leader role back. Returns the time it last knew: when
-/// its last read brought data (taken right after that read), or a fresh reading.
+/// Reads the socket as the leader from `now` until `take` (given `Some(ZERO)`: a look)
+/// returns the answer, the deadline passes or the session ends, then gives the leader
+/// role back. Returns the answer if it came, and the time it last knew: when its last
+/// read brought data (taken right after that read), or a fresh reading.
 ///
-/// Each turn is one read. When `how` says so, the read waits for data itself (no
+/// Each turn is a look, then one read. When `how` says so, the read waits for data itself (no
 /// `poll` first) for about `socket::WAIT_SLICE`, after which the session and the
 /// deadline are looked at again. Otherwise, and with less than `socket::WAIT_BOUND`
 /// (the longest such a read can take) left before the deadline, `poll` waits (at most
 /// as long as is left, in slices of `WAIT_SLICE`) and the read that follows does not
 /// wait.
-fn lead_until(
+fn lead_until<T>(
     shared: &Session,
     fd: RawFd,
     mut now: Instant,
     deadline: Instant,
     how: Wait,
-    done: &mut dyn FnMut() -> bool,
-) -> Instant {
-    {
-        let mut rs = lock(&shared.link.read_side);
-        while rs.end.is_none() && shared.is_connected() && !done() {
-            if now >= deadline {
-                break;
-            }
-            let left = deadline - now;
-            let wait = left >= socket::WAIT_BOUND
-                && match how {
-                    Wait::InRead => true,
-                    Wait::Stream => !rs.in_large_bodies(),
-                };
-            if !wait {
-                match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        now = Instant::now();
-                        continue;
-                    }
-                    Err(e) => {
-                        rs.end = Some(End::Lost(format!("poll failed: {e}")));
-                        shared.link.leader_ended.store(true, Ordering::Release);
-                        break;
-                    }
-                }
-            }
-            let mut src = FdReader { fd, wait };
-            match rs.read_from(shared, &mut src, "the broker", 1) {
-                Ok(turn) => now = turn.data_at.unwrap_or_else(Instant::now),
-                Err(end) => {
-                    rs.end = Some(end);
-                    shared.link.leader_ended.store(true, Ordering::Release);
+    take: &mut dyn FnMut(Option<Duration>) -> Option<T>,
+) -> (Option<T>, Instant) {
+    let mut rs = lock(&shared.link.read_side);
+    let answer = loop {
+        // The answer may have come before this caller led, or with the last read.
+        let answer = take(Some(Duration::ZERO));
+        if answer.is_some() || rs.end.is_some() || !shared.is_connected() || now >= deadline {
+            break answer;
+        }
+        let left = deadline - now;
+        let wait = left >= socket::WAIT_BOUND
+            && match how {
+                Wait::InRead => true,
+                Wait::Stream => !rs.in_large_bodies(),
+            };
+        if !wait {
+            match poll_once(fd, libc::POLLIN, left.min(socket::WAIT_SLICE)) {
+                Ok(true) => {}
+                Ok(false) => {
                     now = Instant::now();
+                    continue;
                 }
-            }
-            if !rs.replies.is_empty() {
-                let replies = std::mem::take(&mut rs.replies);
-                shared.enqueue_wire(&replies);
+                Err(e) => {
+                    rs.end = Some(End::Lost(format!("poll failed: {e}")));
+                    shared.link.leader_ended.store(true, Ordering::Release);
+                    continue; // the next turn looks once more, and ends
+                }
             }
         }
-    }
+        let mut src = FdReader { fd, wait };
+        match rs.read_from(shared, &mut src, "the broker", 1) {
+            Ok(turn) => now = turn.data_at.unwrap_or_else(Instant::now),
+            Err(end) => {
+                rs.end = Some(end);
+                shared.link.leader_ended.store(true, Ordering::Release);
+                now = Instant::now();
+            }
+        }
+        if !rs.replies.is_empty() {
+            let replies = std::mem::take(&mut rs.replies);
+            shared.enqueue_wire(&replies);
+        }
+    };
+    drop(rs);
     shared.end_lead(now);
-    now
+    (answer, now)
 }

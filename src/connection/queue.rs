@@ -76,11 +76,6 @@ impl<T> Queue<T> {
         self.ready.notify_all();
     }
 
-    /// True when nothing is queued (and so a receive would wait).
-    pub(crate) fn is_empty(&self) -> bool {
-        lock(&self.inner).items.is_empty()
-    }
-
     /// Hands up to `max` queued items to `f`, in order, under one lock; never waits.
     /// Returns how many it handed over (0 when the queue is empty), or
     /// [`Empty::Closed`] when it is closed and nothing is queued.

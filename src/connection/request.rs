@@ -228,27 +228,21 @@ impl Session {
         timeout: Duration,
     ) -> Result<()> {
         let now = Instant::now();
-        let answer = self.wait_for(
-            now,
-            Some(now + timeout),
-            Wait::InRead,
-            &mut || !rx.is_empty(),
-            &mut |wait| {
-                let r = match wait {
-                    Some(w) if w.is_zero() => rx.try_recv().map_err(|e| match e {
-                        TryRecvError::Empty => RecvTimeoutError::Timeout,
-                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                    }),
-                    Some(w) => rx.recv_timeout(w),
-                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                };
-                match r {
-                    Ok(r) => Some(r),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => Some(Err(self.disconnected())),
-                }
-            },
-        );
+        let answer = self.wait_for(now, Some(now + timeout), Wait::InRead, &mut |wait| {
+            let r = match wait {
+                Some(w) if w.is_zero() => rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                }),
+                Some(w) => rx.recv_timeout(w),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match r {
+                Ok(r) => Some(r),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Err(self.disconnected())),
+            }
+        });
         answer.unwrap_or_else(|| {
             self.forget_receipt(id);
             Err(Error::timeout(format!(
