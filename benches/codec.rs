@@ -1,21 +1,9 @@
 //! Throughput of the STOMP codec: `cargo bench --bench codec`.
 //!
 //! Plain `Instant` timing, about half a second per case, so the whole run takes a few
-//! seconds. Two frames stand for the two hot paths: a small SEND (publishing) and a
-//! MESSAGE with a 64 KiB body (receiving large messages).
-//!
-//! On the 2-core development VM (Rust 1.95, release profile), November 2026:
-//!
-//! ```text
-//! encode SEND 3 headers, 128 B body (Frame::encode)        9.6 M frames/s   2.2 GB/s
-//! encode SEND 3 headers, 128 B body (FrameWriter)         14.2 M frames/s   3.2 GB/s
-//! decode SEND 3 headers, 128 B body                        4.3 M frames/s   1.0 GB/s
-//! decode SEND 3 headers, 128 B body (16 KiB reads)         4.3 M frames/s   1.0 GB/s
-//! encode MESSAGE 6 headers, 64 KiB body (Frame::encode)   0.62 M frames/s    41 GB/s
-//! encode MESSAGE 6 headers, 64 KiB body (FrameWriter)     0.60 M frames/s    40 GB/s
-//! decode MESSAGE 6 headers, 64 KiB body                   0.56 M frames/s    37 GB/s
-//! decode MESSAGE 6 headers, 64 KiB body (16 KiB reads)    0.54 M frames/s    35 GB/s
-//! ```
+//! seconds. Three frames stand for the hot paths: a small SEND (publishing), a MESSAGE
+//! with a 64 KiB body (receiving large messages), and a small MESSAGE as RabbitMQ
+//! delivers it (a consumer paced by its broker decodes one per wake-up).
 //!
 //! The 64 KiB cases are memcpy within the CPU caches (each decoded body is freed before
 //! the next is allocated, so the allocator hands back the same warm block); over a real
