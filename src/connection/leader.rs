@@ -198,9 +198,9 @@ pub(crate) enum Wait {
 /// role back. Returns the answer if it came, and the time it last knew: when its last
 /// read brought data (taken right after that read), or a fresh reading.
 ///
-/// Each turn is a look, then one read. When `how` says so, the read waits for data itself (no
-/// `poll` first) for about `socket::WAIT_SLICE`, after which the session and the
-/// deadline are looked at again. Otherwise, and with less than `socket::WAIT_BOUND`
+/// Each turn is a look, then one read. When `how` says so, the read waits for data
+/// itself (no `poll` first) for about `socket::WAIT_SLICE`, after which the session and
+/// the deadline are looked at again. Otherwise, and with less than `socket::WAIT_BOUND`
 /// (the longest such a read can take) left before the deadline, `poll` waits (at most
 /// as long as is left, in slices of `WAIT_SLICE`) and the read that follows does not
 /// wait.
