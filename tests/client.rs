@@ -474,6 +474,101 @@ fn a_leading_receiver_returns_when_its_subscription_closes() {
     server.join();
 }
 
+/// A receiver that reads the socket itself takes its own subscription's message straight
+/// off the wire; what came with it still goes where it belongs, in order: the rest of
+/// its subscription's messages to its queue, another subscription's to that one.
+#[test]
+fn a_leading_receiver_gets_its_messages_in_order_and_leaves_the_others() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        for _ in 0..2 {
+            let sub = p.expect("SUBSCRIBE");
+            p.receipt(&sub);
+        }
+        // While the receiver waits, in one write.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut all = Vec::new();
+        for (n, id) in ["s", "s", "t", "s", "t", "s"].iter().enumerate() {
+            all.extend(
+                format!("MESSAGE\nsubscription:{id}\nmessage-id:{n}\nack:{n}\n\nm{n}\0").bytes(),
+            );
+        }
+        p.send(&all);
+        p.serve_until_disconnect();
+    });
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l = Arc::clone(&lines);
+    let config = quick().debug(move |line| l.lock().unwrap().push(line.to_string()));
+    let client = Client::connect(&server.url, &config).unwrap();
+    let s = client
+        .subscribe(
+            "/queue/s",
+            AckMode::Client,
+            &[("id", "s"), ("receipt", "r1")],
+        )
+        .unwrap();
+    let t = client
+        .subscribe("/queue/t", AckMode::Auto, &[("id", "t"), ("receipt", "r2")])
+        .unwrap();
+    let body = |m: stompws::Message| String::from_utf8(m.body().to_vec()).unwrap();
+    let first = s.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(first.header("subscription"), Some("s"));
+    first.ack(&[]).unwrap();
+    let mut got = vec![body(first)];
+    for _ in 0..3 {
+        got.push(body(s.recv_timeout(Duration::from_secs(5)).unwrap()));
+    }
+    assert_eq!(got, ["m0", "m1", "m3", "m5"]);
+    let others: Vec<_> = (0..2)
+        .map(|_| body(t.recv_timeout(Duration::from_secs(5)).unwrap()))
+        .collect();
+    assert_eq!(others, ["m2", "m4"]);
+    assert!(matches!(s.try_recv(), Err(Error::Timeout)));
+    client.disconnect().unwrap();
+    server.join();
+    // The debug hook saw every one, the one taken off the wire too.
+    let lines = lines.lock().unwrap();
+    let seen = lines
+        .iter()
+        .filter(|l| l.starts_with("<<< MESSAGE"))
+        .count();
+    assert_eq!(seen, 6, "{lines:?}");
+}
+
+/// A receiver reading the socket itself while its subscription is unsubscribed under it
+/// does not take a message for a new subscription that reuses the id: the new one gets
+/// it, and the old receiver "disconnected".
+#[test]
+fn a_leading_receiver_leaves_a_reused_ids_message_to_the_new_subscription() {
+    let server = fake::tcp(|mut p| {
+        p.handshake("1.2", "0,0");
+        let sub = p.expect("SUBSCRIBE");
+        p.receipt(&sub);
+        p.expect("UNSUBSCRIBE");
+        p.expect("SUBSCRIBE");
+        p.send(b"MESSAGE\nsubscription:s\nmessage-id:1\n\nfor the new one\0");
+        p.serve_until_disconnect();
+    });
+    let client = Client::connect(&server.url, &quick()).unwrap();
+    let old = client
+        .subscribe("/queue/q", AckMode::Auto, &[("id", "s"), ("receipt", "r")])
+        .unwrap();
+    std::thread::scope(|scope| {
+        // Its read is under way (it sleeps in it) when the id changes hands.
+        let waiting = scope.spawn(|| old.recv_timeout(Duration::from_secs(10)).map(|_| ()));
+        std::thread::sleep(Duration::from_millis(300));
+        client.unsubscribe_id("s", &[]).unwrap();
+        let new = client
+            .subscribe("/queue/q", AckMode::Auto, &[("id", "s")])
+            .unwrap();
+        let m = new.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(m.body(), b"for the new one");
+        assert_eq!(waiting.join().unwrap(), Err(Error::Disconnected));
+    });
+    client.disconnect().unwrap();
+    server.join();
+}
+
 #[test]
 fn recv_many_takes_what_is_queued_at_most_max_and_frees_the_queue_limit() {
     let server = fake::tcp(|mut p| {

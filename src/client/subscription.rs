@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Empty, Queue, QueueStats, Session, Wait};
+use crate::connection::{Claim, Empty, Queue, QueueStats, Session, Wait};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -167,19 +167,28 @@ impl Subscription {
         let now = Instant::now();
         let deadline = timeout.map(|t| now + t);
         // About to wait: on a plain socket whose I/O thread is idle, this thread may read
-        // it itself instead of waiting to be handed the message (see connection/leader.rs).
+        // it itself instead of waiting to be handed the message, and take it straight
+        // off the wire (see connection/leader.rs).
+        let claim = Claim {
+            id: &self.id,
+            queue,
+            answer: Got::Claimed,
+        };
         let answer =
             self.shared.wait_for(
                 now,
                 deadline,
                 Wait::Stream,
+                Some(&claim),
                 &mut |wait| match queue.recv(wait) {
                     Err(Empty::Timeout) => None,
-                    r => Some(r),
+                    r => Some(Got::Queued(r)),
                 },
             );
         match answer {
-            Some(r) => self.finish_take(r),
+            Some(Got::Queued(r)) => self.finish_take(r),
+            // Never queued: not in the queue's accounting either.
+            Some(Got::Claimed(f)) => Ok(Message::new(f, Arc::clone(&self.shared), self.ack)),
             None => Err(Error::timeout(format!(
                 "no MESSAGE on subscription {} within {} ms",
                 self.id,
@@ -245,6 +254,14 @@ impl Drop for Subscription {
             let _ = self.shared.unsubscribe(&self.id, Some(self.seq), &[]);
         }
     }
+}
+
+/// What a receiver's wait brought.
+enum Got {
+    /// What the queue gave.
+    Queued(std::result::Result<Frame, Empty>),
+    /// A message its lead took straight off the wire.
+    Claimed(Frame),
 }
 
 /// Blocking iterator over a pull subscription's messages; see [`Subscription`].

@@ -10,16 +10,20 @@
 //! in runs) and whenever a leader is active; the state that decides it lives in the
 //! outbox (`outbox.rs`), under its lock, with the rules.
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::frame::Frame;
 use crate::transport::{poll_once, socket};
 
+use super::debug;
 use super::end::End;
 use super::outbox::Role;
-use super::reader::Source;
+use super::queue::Queue;
+use super::reader::{Batch, Deliver, Source};
 use super::session::Session;
 use super::sync::lock;
 
@@ -129,6 +133,62 @@ impl Read for FdReader {
 /// again whether it may go on leading.
 const LEAD_UNBOUNDED: Duration = Duration::from_secs(1);
 
+/// What a receiver on a pull subscription lets its lead take for it straight off the
+/// wire: the subscription's next MESSAGE, which then bypasses the queue (and its locks,
+/// the routing table and the queue's accounting). A consumer paced by its broker leads
+/// once per message, so this is most of its path. Order is kept: a leader reads only
+/// after a look found the queue empty, and while it holds the read side nobody else
+/// puts anything in it; it claims one frame, and what comes after it goes to the queue.
+pub(crate) struct Claim<'a, T> {
+    /// The subscription's id, as MESSAGE frames name it in their `subscription` header.
+    pub(crate) id: &'a str,
+    /// Its queue. A closed one claims nothing: the session closes it when it forgets
+    /// the subscription, before the id can be used again, so a frame read after that
+    /// may belong to a new subscription of the same id.
+    pub(crate) queue: &'a Queue<Frame>,
+    /// Makes the caller's answer of the claimed frame.
+    pub(crate) answer: fn(Frame) -> T,
+}
+
+/// The session as the sink of a leader's reads: hands every frame on as the I/O thread
+/// would, except the one MESSAGE it claims for the leader's caller.
+struct Claiming<'a, T> {
+    shared: &'a Session,
+    claim: Option<&'a Claim<'a, T>>,
+    got: RefCell<Option<Frame>>,
+}
+
+impl<T> Claiming<'_, T> {
+    fn claims(&self, frame: &Frame) -> bool {
+        self.claim.is_some_and(|c| {
+            frame.command() == "MESSAGE"
+                && frame.header("subscription") == Some(c.id)
+                && !c.queue.is_closed()
+        }) && self.got.borrow().is_none()
+    }
+}
+
+impl<T> Deliver for Claiming<'_, T> {
+    fn saw_data(&self, at: Instant) {
+        self.shared.link.saw_data(at);
+    }
+
+    fn deliver(&self, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End> {
+        if !self.claims(&frame) {
+            return self.shared.deliver(frame, batch);
+        }
+        if let Some(d) = &self.shared.settings.debug {
+            d(&debug::frame_line(
+                "<<<",
+                &frame,
+                self.shared.info().version,
+            ));
+        }
+        *self.got.borrow_mut() = Some(frame);
+        Ok(())
+    }
+}
+
 impl Session {
     /// The one wait of a caller for what the read side delivers: its receipt, or a
     /// message of its subscription, which `take` returns if one came; `take` is given
@@ -138,6 +198,9 @@ impl Session {
     /// each read; otherwise it waits as a follower in `take`. Returns `None` once the
     /// deadline passed without an answer.
     ///
+    /// With a `claim`, a lead may also take the caller's message straight off the wire
+    /// (see [`Claim`]).
+    ///
     /// `now` is the time the caller read when it set its deadline. The clock is read
     /// again only after a wait: a consumer paced by its broker comes here once per
     /// message, and reading the clock at every step was a measurable part of its cost.
@@ -146,14 +209,20 @@ impl Session {
         mut now: Instant,
         deadline: Option<Instant>,
         how: Wait,
+        claim: Option<&Claim<'_, T>>,
         take: &mut dyn FnMut(Option<Duration>) -> Option<T>,
     ) -> Option<T> {
         loop {
             let (follower, recheck) = match self.try_lead(now) {
                 Lead::Leader(fd) => {
                     let until = deadline.unwrap_or(now + LEAD_UNBOUNDED);
+                    let sink = Claiming {
+                        shared: self,
+                        claim,
+                        got: RefCell::new(None),
+                    };
                     let answer;
-                    (answer, now) = lead_until(self, fd, now, until, how, take);
+                    (answer, now) = lead_until(&sink, fd, now, until, how, take);
                     if answer.is_some() {
                         return answer;
                     }
@@ -205,13 +274,14 @@ pub(crate) enum Wait {
 /// as long as is left, in slices of `WAIT_SLICE`) and the read that follows does not
 /// wait.
 fn lead_until<T>(
-    shared: &Session,
+    sink: &Claiming<'_, T>,
     fd: RawFd,
     mut now: Instant,
     deadline: Instant,
     how: Wait,
     take: &mut dyn FnMut(Option<Duration>) -> Option<T>,
 ) -> (Option<T>, Instant) {
+    let shared = sink.shared;
     let mut rs = lock(&shared.link.read_side);
     let answer = loop {
         // The answer may have come before this caller led, or with the last read.
@@ -240,7 +310,7 @@ fn lead_until<T>(
             }
         }
         let mut src = FdReader { fd, wait };
-        match rs.read_from(shared, &mut src, "the broker", 1) {
+        match rs.read_from(sink, &mut src, "the broker", 1) {
             Ok(turn) => now = turn.data_at.unwrap_or_else(Instant::now),
             Err(end) => {
                 rs.end = Some(end);
@@ -251,6 +321,10 @@ fn lead_until<T>(
         if !rs.replies.is_empty() {
             let replies = std::mem::take(&mut rs.replies);
             shared.enqueue_wire(&replies);
+        }
+        // A claimed message is the answer, even when the read also met the end.
+        if let (Some(frame), Some(c)) = (sink.got.take(), sink.claim) {
+            break Some((c.answer)(frame));
         }
     };
     drop(rs);

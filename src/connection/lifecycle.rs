@@ -244,9 +244,10 @@ impl Session {
         ob.open();
         drop(ob);
         drop(st);
+        // Under the read side's lock, as `saw_data` requires.
+        self.link.saw_data(Instant::now());
         drop(rs);
         self.live_epoch.store(epoch, Ordering::Release);
-        self.link.saw_data(Instant::now());
         self.link.space.notify_all();
         if let Some(d) = &self.settings.debug {
             for line in &lines {

@@ -61,10 +61,14 @@ impl Link {
         }
     }
 
-    /// Records that data came in at `at` (any byte proves the broker alive).
+    /// Records that data came in at `at` (any byte proves the broker alive). Called
+    /// only by whoever holds `read_side`, so a load and a store keep the time from going
+    /// back, without the locked read-modify-write that each read would otherwise pay.
     pub(crate) fn saw_data(&self, at: Instant) {
         let ns = at.saturating_duration_since(self.started).as_nanos() as u64;
-        self.last_read_ns.fetch_max(ns, Ordering::Relaxed);
+        if ns > self.last_read_ns.load(Ordering::Relaxed) {
+            self.last_read_ns.store(ns, Ordering::Relaxed);
+        }
     }
 
     /// When data last came in (the session's start if never).

@@ -74,7 +74,7 @@ mod waker;
 
 pub(crate) use callback::{defer as defer_on_dispatch_thread, CallbackSlot, QueueStats};
 pub(crate) use info::SessionInfo;
-pub(crate) use leader::Wait;
+pub(crate) use leader::{Claim, Wait};
 pub(crate) use queue::{Empty, Queue};
 pub(crate) use reconnect::take_connect_detail;
 pub(crate) use session::{Session, SubEntry, Target, UNHANDLED_ID};

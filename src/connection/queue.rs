@@ -7,6 +7,7 @@
 //! receivers once at the end of it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,6 @@ pub(crate) enum Empty {
 
 struct Inner<T> {
     items: VecDeque<T>,
-    closed: bool,
     /// Receivers blocked in `recv`; a push needs a wake-up only when this is not 0.
     waiters: usize,
 }
@@ -32,6 +32,10 @@ struct Inner<T> {
 pub(crate) struct Queue<T> {
     inner: Mutex<Inner<T>>,
     ready: Condvar,
+    /// No more items will come. Written only under `inner`'s lock, so that those who
+    /// hold it see it as if it were part of `Inner`; readable without the lock too
+    /// ([`Queue::is_closed`]).
+    closed: AtomicBool,
 }
 
 impl<T> Queue<T> {
@@ -39,10 +43,10 @@ impl<T> Queue<T> {
         Arc::new(Queue {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
-                closed: false,
                 waiters: 0,
             }),
             ready: Condvar::new(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -51,7 +55,7 @@ impl<T> Queue<T> {
     /// drops the item.
     pub(crate) fn push_quiet(&self, item: T) -> bool {
         let mut g = lock(&self.inner);
-        if g.closed {
+        if self.closed.load(Ordering::Relaxed) {
             return false;
         }
         g.items.push_back(item);
@@ -72,8 +76,17 @@ impl<T> Queue<T> {
 
     /// No more items will come; receivers get what is queued, then [`Empty::Closed`].
     pub(crate) fn close(&self) {
-        lock(&self.inner).closed = true;
+        let g = lock(&self.inner);
+        self.closed.store(true, Ordering::Release);
+        drop(g);
         self.ready.notify_all();
+    }
+
+    /// Whether [`Queue::close`] was called, without taking the lock: a caller that
+    /// goes on to hand out an item on the queue's behalf (see `deliver.rs`) must have
+    /// made sure that nothing it reads now could have been sent after the close.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Hands up to `max` queued items to `f`, in order, under one lock; never waits.
@@ -81,7 +94,7 @@ impl<T> Queue<T> {
     /// [`Empty::Closed`] when it is closed and nothing is queued.
     pub(crate) fn take_queued(&self, max: usize, mut f: impl FnMut(T)) -> Result<usize, Empty> {
         let mut g = lock(&self.inner);
-        if g.items.is_empty() && g.closed {
+        if g.items.is_empty() && self.closed.load(Ordering::Relaxed) {
             return Err(Empty::Closed);
         }
         let n = max.min(g.items.len());
@@ -102,7 +115,7 @@ impl<T> Queue<T> {
             if let Some(item) = g.items.pop_front() {
                 return Ok(item);
             }
-            if g.closed {
+            if self.closed.load(Ordering::Relaxed) {
                 return Err(Empty::Closed);
             }
             if timeout == Some(Duration::ZERO) {

@@ -228,7 +228,7 @@ impl Session {
         timeout: Duration,
     ) -> Result<()> {
         let now = Instant::now();
-        let answer = self.wait_for(now, Some(now + timeout), Wait::InRead, &mut |wait| {
+        let answer = self.wait_for(now, Some(now + timeout), Wait::InRead, None, &mut |wait| {
             let r = match wait {
                 Some(w) if w.is_zero() => rx.try_recv().map_err(|e| match e {
                     TryRecvError::Empty => RecvTimeoutError::Timeout,

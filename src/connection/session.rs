@@ -124,6 +124,12 @@ const UNSUBSCRIBED_MEMORY: usize = 64;
 impl State {
     pub(super) fn forget_subscription(&mut self, id: &str) -> Option<SubEntry> {
         let entry = self.subs.remove(id)?;
+        // Closed now, under the state lock, and not only when the entry is dropped: a
+        // leader that takes this subscription's MESSAGE frames straight off the wire
+        // (`deliver.rs`) must find it closed before a new subscription can take the id.
+        if let Target::Pull(q) = &entry.target {
+            q.close();
+        }
         if self.unsubscribed.len() == UNSUBSCRIBED_MEMORY {
             self.unsubscribed.pop_front();
         }
