@@ -9,6 +9,12 @@
 //! descriptor itself is left in blocking mode, with a receive timeout of
 //! [`WAIT_SLICE`] so that a leader's read still comes back to look at its deadline and
 //! at the session, and nothing here blocks except a read that asks to.
+//!
+//! Each call enters the kernel directly (`syscall`) rather than through the C library's
+//! `recv`, `send` and the like. Those are cancellation points: in a process with more
+//! than one thread they switch the thread's cancellation state around the call, and a
+//! consumer paced by its broker, which reads once per message, spent a visible share of
+//! its time in user space on that. Nothing here uses thread cancellation.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -65,7 +71,7 @@ fn recv_flags(wait: bool) -> libc::c_int {
     }
 }
 
-fn result(n: isize) -> io::Result<usize> {
+fn result(n: libc::c_long) -> io::Result<usize> {
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -77,8 +83,20 @@ fn result(n: isize) -> io::Result<usize> {
 /// passes (then `WouldBlock`; see there how long that can be). The caller keeps `fd`
 /// open.
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<usize> {
-    // SAFETY: `buf` is live and writable for its length, which is passed with it.
-    result(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), recv_flags(wait)) })
+    let none = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: recvfrom's arguments: `buf` is live and writable for its length, which is
+    // passed with it, and there is no address to fill (both pointers null).
+    result(unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            recv_flags(wait),
+            none,
+            none,
+        )
+    })
 }
 
 /// One `recvmsg` into the regions `iov` describes, waiting as [`recv`] does.
@@ -97,14 +115,31 @@ pub(crate) unsafe fn recv_vectored(
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = iov.as_mut_ptr();
         msg.msg_iovlen = iov.len() as _;
-        libc::recvmsg(fd, &mut msg, recv_flags(wait))
+        libc::syscall(
+            libc::SYS_recvmsg,
+            fd,
+            &mut msg as *mut libc::msghdr,
+            recv_flags(wait),
+        )
     })
 }
 
 /// One `send` of `buf` that does not wait. The caller keeps `fd` open.
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is live for its length, which is passed with it; send only reads it.
-    result(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), NO_WAIT) })
+    let none = std::ptr::null::<libc::c_void>();
+    // SAFETY: sendto's arguments: `buf` is live for its length, which is passed with it,
+    // and only read; no address (null, 0).
+    result(unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd,
+            buf.as_ptr(),
+            buf.len(),
+            NO_WAIT,
+            none,
+            0 as libc::socklen_t,
+        )
+    })
 }
 
 /// One `sendmsg` of the regions `iov` describes that does not wait.
@@ -118,7 +153,7 @@ pub(crate) unsafe fn send_vectored(fd: RawFd, iov: &mut [libc::iovec]) -> io::Re
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = iov.as_mut_ptr();
         msg.msg_iovlen = iov.len() as _;
-        libc::sendmsg(fd, &msg, NO_WAIT)
+        libc::syscall(libc::SYS_sendmsg, fd, &msg as *const libc::msghdr, NO_WAIT)
     })
 }
 
