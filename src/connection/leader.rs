@@ -9,6 +9,9 @@
 //! leaders for a short window after each RECEIPT (request/response traffic usually comes
 //! in runs) and whenever a leader is active; the state that decides it lives in the
 //! outbox (`outbox.rs`), under its lock, with the rules.
+//!
+//! A leader hands on what it reads as the I/O thread would (`deliver.rs`), except that a
+//! receiver's lead takes that receiver's next message for it directly ([`Claim`]).
 
 use std::cell::RefCell;
 use std::io::Read;

@@ -37,7 +37,8 @@
 //! - `session.rs`: the session: settings, subscriptions, receipts, state, the link.
 //! - `send.rs`: a caller's frame into the outbox; waiting for room or a link.
 //! - `direct.rs`: a caller writing large frames to the socket itself.
-//! - `leader.rs`: the one wait of a caller, leading the read when it can.
+//! - `leader.rs`: the one wait of a caller, leading the read when it can (and a
+//!   receiver's lead taking its message straight off the wire).
 //! - `request.rs`: the frames callers ask for, and the receipt rule.
 //! - `deliver.rs`: what the read side decoded, handed to its waiters.
 //! - `lifecycle.rs`: disconnect, a lost link, a new link, the end.
