@@ -10,7 +10,6 @@ use crate::event::Event;
 use crate::frame::Frame;
 
 use super::callback::Job;
-use super::debug;
 use super::end::End;
 use super::outbox::Origin;
 use super::reader::{Batch, Deliver};
@@ -29,9 +28,7 @@ impl Deliver for Session {
 
 /// Hands one decoded frame to whoever waits for it. An ERROR ends the link.
 fn deliver(shared: &Session, frame: Frame, batch: &mut Batch) -> std::result::Result<(), End> {
-    if let Some(d) = &shared.settings.debug {
-        d(&debug::frame_line("<<<", &frame, shared.info().version));
-    }
+    shared.debug_received(&frame);
     match frame.command() {
         "MESSAGE" => {
             deliver_message(shared, frame, batch);

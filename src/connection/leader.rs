@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use crate::frame::Frame;
 use crate::transport::{poll_once, socket};
 
-use super::debug;
 use super::end::End;
 use super::outbox::Role;
 use super::queue::Queue;
@@ -180,13 +179,7 @@ impl<T> Deliver for Claiming<'_, T> {
         if !self.claims(&frame) {
             return self.shared.deliver(frame, batch);
         }
-        if let Some(d) = &self.shared.settings.debug {
-            d(&debug::frame_line(
-                "<<<",
-                &frame,
-                self.shared.info().version,
-            ));
-        }
+        self.shared.debug_received(&frame);
         *self.got.borrow_mut() = Some(frame);
         Ok(())
     }

@@ -82,9 +82,9 @@ impl<T> Queue<T> {
         self.ready.notify_all();
     }
 
-    /// Whether [`Queue::close`] was called, without taking the lock: a caller that
-    /// goes on to hand out an item on the queue's behalf (see `deliver.rs`) must have
-    /// made sure that nothing it reads now could have been sent after the close.
+    /// Whether [`Queue::close`] was called, without taking the lock: for a reader about
+    /// to hand a frame to the queue's receiver directly (`leader.rs`), which must not
+    /// once the queue is closed.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

@@ -21,6 +21,7 @@ use crate::event::Event;
 use crate::frame::{check_header, check_value, Frame};
 
 use super::callback::{CallbackSlot, Job, QueueStats};
+use super::debug;
 use super::idmap::IdMap;
 use super::info::{CInfo, SessionInfo};
 use super::link::Link;
@@ -126,7 +127,7 @@ impl State {
         let entry = self.subs.remove(id)?;
         // Closed now, under the state lock, and not only when the entry is dropped: a
         // leader that takes this subscription's MESSAGE frames straight off the wire
-        // (`deliver.rs`) must find it closed before a new subscription can take the id.
+        // (`leader.rs`) must find it closed before a new subscription can take the id.
         if let Target::Pull(q) = &entry.target {
             q.close();
         }
@@ -319,6 +320,13 @@ impl Session {
     /// Whether the subscription `id` created as `seq` is still active.
     pub(crate) fn is_subscribed(&self, id: &str, seq: u64) -> bool {
         lock(&self.state).subs.get(id).is_some_and(|e| e.seq == seq)
+    }
+
+    /// Shows a frame that was read on the debug hook, if there is one.
+    pub(crate) fn debug_received(&self, frame: &Frame) {
+        if let Some(d) = &self.settings.debug {
+            d(&debug::frame_line("<<<", frame, self.info().version));
+        }
     }
 
     /// Queues an event for the dispatch thread.
