@@ -161,12 +161,16 @@ struct Claiming<'a, T> {
 }
 
 impl<T> Claiming<'_, T> {
+    /// Whether `frame` is the one to keep. The cheap test first: once a frame is kept,
+    /// the rest of the read goes on without a second header lookup per frame (`deliver`
+    /// looks the header up itself).
     fn claims(&self, frame: &Frame) -> bool {
-        self.claim.is_some_and(|c| {
-            frame.command() == "MESSAGE"
-                && frame.header("subscription") == Some(c.id)
-                && !c.queue.is_closed()
-        }) && self.got.borrow().is_none()
+        self.got.borrow().is_none()
+            && self.claim.is_some_and(|c| {
+                frame.command() == "MESSAGE"
+                    && frame.header("subscription") == Some(c.id)
+                    && !c.queue.is_closed()
+            })
     }
 }
 
